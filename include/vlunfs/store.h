@@ -1,0 +1,50 @@
+// store/: the physical LUN's bytes. One small interface, several implementations side by side:
+// an image file or block device, memory (tests), a fault-injecting wrapper (crash tests) and a
+// region view (a byte range of another store).
+#pragma once
+
+#include "vlunfs/error.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace vlunfs::store {
+
+// Offsets and lengths are in bytes. Callers keep I/O inside [0, size_bytes()); implementations
+// return EINVAL for a range outside it. All methods are safe to call from many threads at once.
+class BlockStore {
+ public:
+  virtual ~BlockStore() = default;
+  virtual std::error_code read(uint64_t offset, std::span<std::byte> out) = 0;
+  virtual std::error_code write(uint64_t offset, std::span<const std::byte> data) = 0;
+  // Makes every completed write durable (fdatasync for files and devices).
+  virtual std::error_code flush() = 0;
+  // Afterwards [offset, offset+length) reads as zeros; space may be given back (punch hole).
+  virtual std::error_code discard(uint64_t offset, uint64_t length) = 0;
+  virtual uint64_t size_bytes() const = 0;
+  virtual uint32_t block_size() const = 0;
+};
+
+struct FileStoreOptions {
+  uint32_t block_size = 4096;  // 4096 or 512; a block device reports its own logical block size
+  uint64_t create_size = 0;    // create a sparse image of this size if the path does not exist
+  bool read_only = false;
+  bool exclusive_lock = false;  // take flock(LOCK_EX|LOCK_NB): EBUSY if another process holds it
+};
+
+// An image file (sparse) or a block device.
+Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,
+                                                    const FileStoreOptions& options);
+
+// Sparse memory: pages are allocated on first write, so a 1 TiB LUN costs only what is written.
+std::unique_ptr<BlockStore> make_memory_store(uint64_t size_bytes, uint32_t block_size = 4096);
+
+// A window [offset, offset+length) of another store, seen as a store of its own.
+std::unique_ptr<BlockStore> make_region_store(BlockStore& base, uint64_t offset, uint64_t length);
+
+bool is_block_device(const std::string& path);
+
+}  // namespace vlunfs::store

@@ -1,0 +1,102 @@
+// Host side of the SISLite queue protocol (spec §4.7): IOARRIN submission with credits, RRQ
+// completion with the toggle bit.
+#include "vlunfs/afu.h"
+
+#include <thread>
+
+namespace vlunfs::afu {
+
+using namespace vlunfs::sisl;
+
+HostQueue::HostQueue(MmioWindow& mmio, unsigned rrq_entries)
+    : mmio_(mmio), rrq_(rrq_entries, 0), credits_(static_cast<std::ptrdiff_t>(rrq_entries)) {
+  // The ring is zero-filled and T starts at 1, so no empty slot looks complete (pitfall 23).
+  // rrq_start must be written before rrq_end.
+  mmio_.write64(SISL_HOST_RRQ_START, reinterpret_cast<uint64_t>(&rrq_.front()));
+  mmio_.write64(SISL_HOST_RRQ_END, reinterpret_cast<uint64_t>(&rrq_.back()));
+}
+
+HostQueue::~HostQueue() {
+  mmio_.write64(SISL_HOST_RRQ_END, 0);
+  mmio_.write64(SISL_HOST_RRQ_START, 0);
+}
+
+void HostQueue::drain_rrq() {
+  std::lock_guard lock(rrq_mu_);
+  for (;;) {
+    uint64_t entry = std::atomic_ref<uint64_t>(rrq_[rrq_next_]).load(std::memory_order_acquire);
+    if ((entry & SISL_RESP_HANDLE_T_BIT) != toggle_) break;
+    auto* cmd = reinterpret_cast<Command*>(entry & ~SISL_RESP_HANDLE_T_BIT);
+    if (++rrq_next_ == rrq_.size()) {
+      rrq_next_ = 0;
+      toggle_ ^= SISL_RESP_HANDLE_T_BIT;
+    }
+    completions_.fetch_add(1, std::memory_order_relaxed);
+    credits_.release();
+    cmd->done.store(true, std::memory_order_release);
+  }
+}
+
+void HostQueue::execute(Command& cmd) {
+  cmd.done.store(false, std::memory_order_relaxed);
+  credits_.acquire();
+  // The AFU may refuse the doorbell when its command room is used up (CMDROOM overrun); ask it
+  // first, as the driver does once its local credits run out.
+  while (mmio_.read64(SISL_HOST_CMD_ROOM) == 0) std::this_thread::yield();
+  mmio_.write64(SISL_HOST_IOARRIN, reinterpret_cast<uint64_t>(&cmd.rcb));
+  for (unsigned spins = 0; !cmd.done.load(std::memory_order_acquire); ++spins) {
+    drain_rrq();
+    if (cmd.done.load(std::memory_order_acquire)) break;
+    if (spins < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+}
+
+bool HostQueue::reset_context() {
+  mmio_.write64(SISL_HOST_IOARRIN, SISL_IOARRIN_CTX_RST);
+  auto delay = std::chrono::microseconds(10);
+  for (int attempt = 0; attempt < 10; ++attempt) {  // MC_ROOM_RETRY_CNT polls, doubling delay
+    if ((mmio_.read64(SISL_HOST_IOARRIN) & SISL_IOARRIN_CTX_RST) == 0) return true;
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
+  }
+  return false;
+}
+
+void rw16(HostQueue& queue, Command& cmd, uint16_t ctxid, uint32_t rsrc_handle, bool write,
+          uint64_t vlba, uint32_t nblocks, uint32_t block_size, void* data) {
+  cmd.rcb = sisl_ioarcb{};
+  cmd.rcb.ctx_id = ctxid;
+  cmd.rcb.req_flags = static_cast<uint16_t>(SISL_REQ_FLAGS_RES_HNDL | SISL_REQ_FLAGS_TIMEOUT_SECS |
+                                            (write ? SISL_REQ_FLAGS_HOST_WRITE : SISL_REQ_FLAGS_HOST_READ));
+  cmd.rcb.res_hndl = rsrc_handle;
+  cmd.rcb.data_len = nblocks * block_size;
+  cmd.rcb.data_ea = reinterpret_cast<uint64_t>(data);
+  cmd.rcb.msi = 0;  // polled
+  cmd.rcb.timeout = 30;
+  build_rw16(cmd.rcb.cdb, write, vlba, nblocks);
+  queue.execute(cmd);
+}
+
+std::error_code ioasa_to_error(const sisl_ioasa& sa) {
+  if (sa.ioasc == SISL_IOASC_GOOD_COMPLETION) return {};
+  switch (sa.rc.afu_rc) {
+    case SISL_AFU_RC_RHT_RW_PERM:
+    case SISL_AFU_RC_LXT_RW_PERM:
+      return errno_error(EACCES);
+    case SISL_AFU_RC_LXT_OUT_OF_BOUNDS:
+    case SISL_AFU_RC_RHT_OUT_OF_BOUNDS:
+    case SISL_AFU_RC_RHT_INVALID:
+      return errno_error(EINVAL);
+    case SISL_AFU_RC_NO_CHANNELS:
+    case SISL_AFU_RC_OUT_OF_DATA_BUFS:
+      return errno_error(EAGAIN);
+    default:
+      return errno_error(EIO);
+  }
+}
+
+}  // namespace vlunfs::afu
