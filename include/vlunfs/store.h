@@ -42,8 +42,11 @@ Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,
 // Sparse memory: pages are allocated on first write, so a 1 TiB LUN costs only what is written.
 std::unique_ptr<BlockStore> make_memory_store(uint64_t size_bytes, uint32_t block_size = 4096);
 
-// A window [offset, offset+length) of another store, seen as a store of its own.
-std::unique_ptr<BlockStore> make_region_store(BlockStore& base, uint64_t offset, uint64_t length);
+// A window [offset, offset+length) of another store, seen as a store of its own. With a
+// block_size other than 0 the window reports that block size (e.g. 4096-byte blocks of a
+// filesystem on a device with 512-byte sectors); 0 keeps the base's.
+std::unique_ptr<BlockStore> make_region_store(BlockStore& base, uint64_t offset, uint64_t length,
+                                              uint32_t block_size = 0);
 
 bool is_block_device(const std::string& path);
 

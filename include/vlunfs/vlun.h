@@ -106,6 +106,10 @@ class Driver {
   // resize): a USER_VIRTUAL that allocates nothing. Entries are used as given.
   std::error_code open_vlun(Lun& lun, uint64_t context_id, std::span<const uint64_t> lxt,
                             uint64_t* rsrc_handle, const Caller& who = Caller::current());
+  // Whether a shrink or release of the handle zeroes the chunks it gives back, as USER_VIRTUAL's
+  // DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME asks (open_vlun handles start without it).
+  std::error_code set_write_same(Lun& lun, uint64_t context_id, uint64_t rsrc_handle, bool on,
+                                 const Caller& who = Caller::current());
   // Checks the handle in without giving its chunks back (the file lives on in the metadata).
   std::error_code close_vlun(Lun& lun, uint64_t context_id, uint64_t rsrc_handle,
                              const Caller& who = Caller::current());

@@ -911,6 +911,15 @@ std::error_code Driver::open_vlun(Lun& lun, uint64_t context_id, std::span<const
   return {};
 }
 
+std::error_code Driver::set_write_same(Lun& lun, uint64_t context_id, uint64_t rsrc_handle, bool on,
+                                      const Caller& who) {
+  auto ctx = impl_->get_context(context_id, who, &lun);
+  if (!ctx) return einval();
+  if (!Impl::get_rhte(*ctx.ctx, rsrc_handle, lun, options_.max_rht_per_context)) return einval();
+  ctx->info[rsrc_handle].write_same = on;
+  return {};
+}
+
 std::error_code Driver::close_vlun(Lun& lun, uint64_t context_id, uint64_t rsrc_handle, const Caller& who) {
   auto ctx = impl_->get_context(context_id, who, &lun);
   if (!ctx) return einval();

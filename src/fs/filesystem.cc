@@ -1,0 +1,979 @@
+#include "fs/filesystem.h"
+
+#include "fs/log.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+
+namespace vlunfs::fs {
+
+namespace {
+
+constexpr uint64_t kLunId = 1;
+constexpr unsigned kRrqEntries = 256;
+
+uint32_t file_type(uint32_t mode) { return mode & S_IFMT; }
+
+// Whole 4K units of a chunk count, as VLUN_RESIZE wants its req_size.
+uint64_t req_size_for_chunks(uint64_t chunks, const meta::Geometry& g) {
+  return chunks * g.chunk_bytes() / vlun::CXLFLASH_BLOCK_SIZE;
+}
+
+// A buffer aligned for the AFU's data EA (16 bytes; we use a page), reused per thread.
+std::byte* bounce_buffer(size_t bytes) {
+  struct Buffer {
+    std::byte* p = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buf;
+  if (buf.size < bytes) {
+    std::free(buf.p);
+    buf.size = (bytes + 4095) & ~size_t{4095};
+    buf.p = static_cast<std::byte*>(std::aligned_alloc(4096, buf.size));
+    if (!buf.p) buf.size = 0;
+  }
+  return buf.p;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Mount and unmount
+
+Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, const MountOptions& options,
+                                                      std::string* why) {
+  std::unique_ptr<Filesystem> fs(new Filesystem());
+  fs->device_path_ = device;
+  fs->options_ = options;
+  store::FileStoreOptions fo;
+  fo.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
+  fo.read_only = options.read_only;
+  fo.exclusive_lock = true;
+  auto dev = store::open_file_store(device, fo);
+  if (!dev) {
+    int e = dev.error().value();
+    if (e == EBUSY) {
+      *why = device + " is in use: another vlunfs daemon (or vlunctl) has it open; unmount it first";
+    } else if (e == EINVAL) {
+      *why = device + ": size is not a multiple of 512 bytes; is this a vlunfs image?";
+    } else {
+      *why = device + ": " + dev.error().message();
+    }
+    return dev.error();
+  }
+  fs->device_ = std::move(dev).value();
+  meta::OpenOptions mo;
+  mo.read_only = options.read_only;
+  meta::OpenReport report;
+  std::string meta_why;
+  auto meta = meta::MetaStore::open(*fs->device_, mo, &report, &meta_why);
+  if (!meta) {
+    *why = device + ": " + (meta_why.empty() ? meta.error().message() : meta_why);
+    return meta.error();
+  }
+  fs->meta_ = std::move(meta).value();
+  fs->geometry_ = fs->meta_->geometry();
+  for (const std::string& p : report.problems) log_warning("%s: %s", device.c_str(), p.c_str());
+  if (report.fell_back) log_warning("%s: the newest metadata was unusable; mounted the previous checkpoint", device.c_str());
+  fs->data_lun_ = store::make_region_store(*fs->device_, fs->geometry_.data_offset, fs->geometry_.data_bytes,
+                                           fs->geometry_.block_size);
+  return fs;
+}
+
+std::error_code Filesystem::start(std::string* why) {
+  afu_ = std::make_unique<afu::SimAfu>();
+  afu_->add_lun(kLunId, *data_lun_, 0x3);
+  vlun::DriverOptions dopt;
+  dopt.chunk_shift = geometry_.chunk_shift;
+  driver_ = std::make_unique<vlun::Driver>(*afu_, dopt);
+  std::array<uint8_t, 16> wwid{};
+  std::memcpy(wwid.data(), geometry_.uuid, 16);
+  lun_ = &driver_->add_lun(kLunId, wwid, 0x3);
+  if (auto ec = driver_->pin_virtual(*lun_)) {
+    *why = "cannot put the flash in virtual mode: " + ec.message();
+    return ec;
+  }
+  pinned_ = true;
+  std::unique_lock lock(ns_mu_);
+  meta::Namespace& ns = meta_->ns();
+  // The allocator is rebuilt from the chunk maps alone (design decision 3).
+  for (auto& [ino, inode] : ns.inodes) {
+    if (file_type(inode.mode) != S_IFREG || inode.lxt.empty()) continue;
+    if (auto ec = driver_->adopt_chunks(*lun_, inode.lxt)) {
+      *why = "inode " + std::to_string(ino) +
+             ": its chunk map names a chunk outside the data area or shared too often; run vlunctl fsck";
+      return ec;
+    }
+  }
+  std::vector<uint64_t> orphans;
+  for (auto& [ino, inode] : ns.inodes) {
+    if (file_type(inode.mode) != S_IFREG) continue;
+    auto file = new_vlun_locked(ino, inode.size, inode.lxt, false);
+    if (!file) {
+      *why = "cannot open the vLUN of inode " + std::to_string(ino) + ": " + file.error().message();
+      return file.error();
+    }
+    if (inode.nlink == 0) orphans.push_back(ino);
+  }
+  started_ = true;
+  // Files unlinked while open when the daemon last stopped: nobody can have them open now.
+  std::vector<uint64_t> seqs;
+  for (uint64_t ino : orphans) maybe_free_locked(ino, &seqs);
+  lock.unlock();
+  if (!seqs.empty()) (void)durable(seqs.back());
+  return {};
+}
+
+void Filesystem::shutdown() {
+  if (!started_) return;
+  (void)sync_all();
+  std::unique_lock lock(ns_mu_);
+  for (auto& [ino, file] : vluns_) {
+    auto* slot = static_cast<ContextSlot*>(file->ctx);
+    (void)driver_->close_vlun(*lun_, slot->cookie, file->rsrc_handle);
+  }
+  vluns_.clear();
+  for (auto& slot : contexts_) {
+    slot->queue.reset();
+    dk_cxlflash_detach d{};
+    d.context_id = slot->cookie;
+    (void)driver_->detach(*lun_, d);
+    if (slot->adap_fd >= 0) close(slot->adap_fd);
+  }
+  contexts_.clear();
+  if (pinned_) driver_->unpin_virtual(*lun_);
+  pinned_ = false;
+  started_ = false;
+}
+
+Filesystem::~Filesystem() { shutdown(); }
+
+std::error_code Filesystem::sync_all() {
+  if (options_.read_only || !started_) return {};
+  std::vector<FileVlun*> dirty;
+  {
+    std::shared_lock lock(ns_mu_);
+    for (auto& [ino, file] : vluns_) {
+      if (file->size_dirty) dirty.push_back(file.get());
+    }
+  }
+  uint64_t seq = 0;
+  for (FileVlun* f : dirty) {
+    std::unique_lock io(f->io_mu);
+    if (auto ec = persist_size(f, &seq)) return ec;
+  }
+  std::unique_lock lock(ns_mu_);
+  if (auto ec = meta_->checkpoint()) {
+    log_error("checkpoint failed: %s", ec.message().c_str());
+    return ec;
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+int64_t Filesystem::now_ns() const {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+std::error_code Filesystem::writable() const {
+  return options_.read_only ? errno_error(EROFS) : std::error_code{};
+}
+
+std::error_code Filesystem::check_name(const std::string& name) const {
+  if (name.size() > meta::MAX_NAME) return errno_error(ENAMETOOLONG);
+  if (name.empty() || name.find('/') != std::string::npos) return errno_error(EINVAL);
+  return {};
+}
+
+Result<uint64_t> Filesystem::commit(const meta::Record& record) {
+  auto seq = meta_->append(record);
+  if (!seq && seq.error().value() == EIO) log_error("metadata journal write failed; further changes are refused");
+  return seq;
+}
+
+std::error_code Filesystem::durable(uint64_t seq) {
+  if (auto ec = meta_->wait_durable(seq)) {
+    log_error("metadata journal flush failed: %s", ec.message().c_str());
+    return ec;
+  }
+  return {};
+}
+
+Attr Filesystem::attr_of(const meta::Inode& inode) const {
+  Attr a;
+  struct stat& st = a.st;
+  st.st_ino = inode.ino;
+  st.st_mode = inode.mode;
+  st.st_nlink = inode.nlink;
+  st.st_uid = inode.uid;
+  st.st_gid = inode.gid;
+  st.st_size = static_cast<off_t>(inode.size);
+  st.st_blksize = kPreferredIo;
+  int64_t mtime = inode.mtime_ns;
+  if (file_type(inode.mode) == S_IFREG) {
+    auto it = vluns_.find(inode.ino);
+    uint64_t chunks = inode.lxt.size();
+    if (it != vluns_.end()) {
+      st.st_size = static_cast<off_t>(it->second->size.load());
+      chunks = it->second->chunks.load();
+      if (it->second->size_dirty) mtime = std::max(mtime, it->second->mtime_ns.load());
+    }
+    st.st_blocks = static_cast<blkcnt_t>(chunks * geometry_.chunk_bytes() / 512);
+  } else if (file_type(inode.mode) == S_IFLNK) {
+    st.st_size = static_cast<off_t>(inode.symlink.size());
+  } else {
+    st.st_size = 4096;
+    st.st_blocks = 0;
+  }
+  auto to_ts = [](int64_t ns) {
+    struct timespec ts;
+    ts.tv_sec = ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    return ts;
+  };
+  st.st_atim = to_ts(inode.atime_ns);
+  st.st_mtim = to_ts(mtime);
+  st.st_ctim = to_ts(std::max(inode.ctime_ns, mtime));
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// vLUN life cycle (ns_mu_ held)
+
+Result<FileVlun*> Filesystem::new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt,
+                                              bool fresh) {
+  const unsigned max_handles = 4096;  // DriverOptions::max_rht_per_context
+  ContextSlot* slot = nullptr;
+  for (auto& s : contexts_) {
+    if (s->handles < max_handles) {
+      slot = s.get();
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    dk_cxlflash_attach a{};
+    a.hdr.flags = options_.read_only ? O_RDONLY : O_RDWR;
+    if (auto ec = driver_->attach(*lun_, a)) return ec;
+    auto s = std::make_unique<ContextSlot>();
+    s->cookie = a.context_id;
+    s->adap_fd = static_cast<int>(a.adap_fd);
+    s->ctxid = static_cast<uint16_t>(a.context_id & 0xFFFF);
+    s->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), kRrqEntries);
+    contexts_.push_back(std::move(s));
+    slot = contexts_.back().get();
+  }
+  uint64_t handle = 0;
+  if (fresh) {
+    // A new file: USER_VIRTUAL of size 0, asking for chunks to be zeroed when given back.
+    dk_cxlflash_uvirtual uv{};
+    uv.hdr.flags = DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME;
+    uv.context_id = slot->cookie;
+    uv.lun_size = 0;
+    if (auto ec = driver_->user_virtual(*lun_, uv)) return ec;
+    handle = uv.rsrc_handle;
+  } else {
+    if (auto ec = driver_->open_vlun(*lun_, slot->cookie, lxt, &handle)) return ec;
+    (void)driver_->set_write_same(*lun_, slot->cookie, handle, true);
+  }
+  slot->handles++;
+  auto file = std::make_unique<FileVlun>();
+  file->ino = ino;
+  file->ctx = slot;
+  file->rsrc_handle = handle;
+  file->size = size;
+  file->chunks = lxt.size();
+  FileVlun* raw = file.get();
+  vluns_[ino] = std::move(file);
+  return raw;
+}
+
+// RELEASE: the chunks go back to the pool, zeroed when their last owner lets go.
+std::error_code Filesystem::release_vlun_locked(uint64_t ino) {
+  auto it = vluns_.find(ino);
+  if (it == vluns_.end()) return {};
+  auto* slot = static_cast<ContextSlot*>(it->second->ctx);
+  dk_cxlflash_release r{};
+  r.context_id = slot->cookie;
+  r.rsrc_handle = it->second->rsrc_handle;
+  std::error_code ec = driver_->release(*lun_, r);
+  if (ec == std::errc::resource_unavailable_try_again) ec = driver_->release(*lun_, r);  // pitfall 15
+  if (ec) return ec;
+  slot->handles--;
+  vluns_.erase(it);
+  return {};
+}
+
+// An inode with no name left and nobody holding it open is freed: RELEASE, then its record.
+void Filesystem::maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs) {
+  const meta::Inode* inode = meta_->ns().find(ino);
+  if (!inode || inode->nlink != 0) return;
+  auto it = vluns_.find(ino);
+  if (it != vluns_.end()) {
+    if (it->second->opens > 0) return;  // freed at the last release
+    if (auto ec = release_vlun_locked(ino)) {
+      log_error("inode %llu: RELEASE failed (%s); its chunks stay allocated until the next mount",
+                static_cast<unsigned long long>(ino), ec.message().c_str());
+      return;
+    }
+  }
+  auto seq = commit(meta::FreeRecord{ino});
+  if (seq) seqs->push_back(seq.value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespace operations
+
+Result<Attr> Filesystem::lookup(uint64_t parent, const std::string& name) {
+  if (name.size() > meta::MAX_NAME) return errno_error(ENAMETOOLONG);
+  std::shared_lock lock(ns_mu_);
+  const meta::Inode* dir = meta_->ns().find(parent);
+  if (!dir) return errno_error(ENOENT);
+  if (file_type(dir->mode) != S_IFDIR) return errno_error(ENOTDIR);
+  auto it = dir->entries.find(name);
+  if (it == dir->entries.end()) return errno_error(ENOENT);
+  const meta::Inode* child = meta_->ns().find(it->second);
+  if (!child) return errno_error(EIO);
+  return attr_of(*child);
+}
+
+Result<Attr> Filesystem::getattr(uint64_t ino) {
+  std::shared_lock lock(ns_mu_);
+  const meta::Inode* inode = meta_->ns().find(ino);
+  if (!inode) return errno_error(ENOENT);
+  return attr_of(*inode);
+}
+
+Result<Attr> Filesystem::make_node(uint64_t parent, const std::string& name, uint32_t mode,
+                                   const Credentials& who, const std::string& symlink) {
+  if (auto ec = writable()) return ec;
+  if (auto ec = check_name(name)) return ec;
+  std::unique_lock lock(ns_mu_);
+  meta::Namespace& ns = meta_->ns();
+  const meta::Inode* dir = ns.find(parent);
+  if (!dir) return errno_error(ENOENT);
+  if (file_type(dir->mode) != S_IFDIR) return errno_error(ENOTDIR);
+  if (dir->entries.count(name)) return errno_error(EEXIST);
+  meta::CreateRecord rec;
+  rec.parent = parent;
+  rec.name = name;
+  rec.ino = ns.next_ino;
+  rec.mode = mode;
+  rec.uid = who.uid;
+  // Set-group-ID directories pass their group on (as ext4 does).
+  rec.gid = (dir->mode & S_ISGID) ? dir->gid : who.gid;
+  if ((dir->mode & S_ISGID) && file_type(mode) == S_IFDIR) rec.mode |= S_ISGID;
+  rec.time_ns = now_ns();
+  rec.symlink = symlink;
+  FileVlun* file = nullptr;
+  if (file_type(mode) == S_IFREG) {
+    auto created = new_vlun_locked(rec.ino, 0, {}, true);
+    if (!created) return created.error();
+    file = created.value();
+  }
+  auto seq = commit(rec);
+  if (!seq) {
+    if (file) (void)release_vlun_locked(rec.ino);
+    return seq.error();
+  }
+  Attr attr = attr_of(*ns.find(rec.ino));
+  lock.unlock();
+  if (auto ec = durable(seq.value())) return ec;
+  return attr;
+}
+
+Result<Attr> Filesystem::create(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who) {
+  if (file_type(mode) != S_IFREG) return errno_error(EPERM);  // device nodes, fifos, sockets
+  return make_node(parent, name, mode, who, "");
+}
+
+Result<Attr> Filesystem::mkdir(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who) {
+  return make_node(parent, name, S_IFDIR | (mode & 07777), who, "");
+}
+
+Result<Attr> Filesystem::symlink(uint64_t parent, const std::string& name, const std::string& target,
+                                 const Credentials& who) {
+  if (target.size() > meta::MAX_SYMLINK) return errno_error(ENAMETOOLONG);
+  return make_node(parent, name, S_IFLNK | 0777, who, target);
+}
+
+Result<Attr> Filesystem::link(uint64_t ino, uint64_t new_parent, const std::string& new_name) {
+  if (auto ec = writable()) return ec;
+  if (auto ec = check_name(new_name)) return ec;
+  std::unique_lock lock(ns_mu_);
+  auto seq = commit(meta::LinkRecord{ino, new_parent, new_name, now_ns()});
+  if (!seq) return seq.error();
+  Attr attr = attr_of(*meta_->ns().find(ino));
+  lock.unlock();
+  if (auto ec = durable(seq.value())) return ec;
+  return attr;
+}
+
+Result<std::string> Filesystem::readlink(uint64_t ino) {
+  std::shared_lock lock(ns_mu_);
+  const meta::Inode* inode = meta_->ns().find(ino);
+  if (!inode) return errno_error(ENOENT);
+  if (file_type(inode->mode) != S_IFLNK) return errno_error(EINVAL);
+  return inode->symlink;
+}
+
+std::error_code Filesystem::unlink(uint64_t parent, const std::string& name) {
+  if (auto ec = writable()) return ec;
+  std::unique_lock lock(ns_mu_);
+  meta::Namespace& ns = meta_->ns();
+  const meta::Inode* dir = ns.find(parent);
+  if (!dir) return errno_error(ENOENT);
+  auto it = dir->entries.find(name);
+  if (it == dir->entries.end()) return errno_error(ENOENT);
+  uint64_t ino = it->second;
+  const meta::Inode* child = ns.find(ino);
+  if (child && file_type(child->mode) == S_IFDIR) return errno_error(EISDIR);
+  auto seq = commit(meta::UnlinkRecord{parent, name, now_ns()});
+  if (!seq) return seq.error();
+  std::vector<uint64_t> seqs{seq.value()};
+  maybe_free_locked(ino, &seqs);
+  lock.unlock();
+  return durable(seqs.back());
+}
+
+std::error_code Filesystem::rmdir(uint64_t parent, const std::string& name) {
+  if (auto ec = writable()) return ec;
+  std::unique_lock lock(ns_mu_);
+  meta::Namespace& ns = meta_->ns();
+  const meta::Inode* dir = ns.find(parent);
+  if (!dir) return errno_error(ENOENT);
+  auto it = dir->entries.find(name);
+  if (it == dir->entries.end()) return errno_error(ENOENT);
+  const meta::Inode* child = ns.find(it->second);
+  if (!child || file_type(child->mode) != S_IFDIR) return errno_error(ENOTDIR);
+  auto seq = commit(meta::UnlinkRecord{parent, name, now_ns()});
+  if (!seq) return seq.error();
+  lock.unlock();
+  return durable(seq.value());
+}
+
+std::error_code Filesystem::rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+                                   const std::string& new_name, unsigned flags) {
+  if (auto ec = writable()) return ec;
+  if (auto ec = check_name(new_name)) return ec;
+  uint32_t rflags = 0;
+  if (flags & RENAME_NOREPLACE) rflags |= meta::RENAME_FLAG_NOREPLACE;
+  if (flags & RENAME_EXCHANGE) rflags |= meta::RENAME_FLAG_EXCHANGE;
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE)) return errno_error(EINVAL);
+  std::unique_lock lock(ns_mu_);
+  meta::Namespace& ns = meta_->ns();
+  uint64_t replaced = 0;
+  if (const meta::Inode* dst_dir = ns.find(new_parent)) {
+    auto it = dst_dir->entries.find(new_name);
+    if (it != dst_dir->entries.end()) replaced = it->second;
+  }
+  auto seq = commit(meta::RenameRecord{parent, name, new_parent, new_name, rflags, now_ns()});
+  if (!seq) return seq.error();
+  std::vector<uint64_t> seqs{seq.value()};
+  if (replaced && !(rflags & meta::RENAME_FLAG_EXCHANGE)) maybe_free_locked(replaced, &seqs);
+  lock.unlock();
+  return durable(seqs.back());
+}
+
+Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) {
+  std::shared_lock lock(ns_mu_);
+  const meta::Namespace& ns = meta_->ns();
+  const meta::Inode* dir = ns.find(ino);
+  if (!dir) return errno_error(ENOENT);
+  if (file_type(dir->mode) != S_IFDIR) return errno_error(ENOTDIR);
+  std::vector<DirEntry> out;
+  out.reserve(dir->entries.size() + 2);
+  out.push_back({".", ino, S_IFDIR});
+  out.push_back({"..", dir->parent ? dir->parent : ino, S_IFDIR});
+  for (const auto& [name, child] : dir->entries) {
+    const meta::Inode* c = ns.find(child);
+    out.push_back({name, child, c ? c->mode : 0});
+  }
+  return out;
+}
+
+Result<Attr> Filesystem::setattr(uint64_t ino, const struct stat& attr, int to_set, FileVlun* open_file) {
+  if (auto ec = writable()) return ec;
+  const int64_t now = now_ns();
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    FileVlun* file = open_file;
+    if (!file) {
+      std::shared_lock lock(ns_mu_);
+      const meta::Inode* inode = meta_->ns().find(ino);
+      if (!inode) return errno_error(ENOENT);
+      if (file_type(inode->mode) == S_IFDIR) return errno_error(EISDIR);
+      auto it = vluns_.find(ino);
+      if (it == vluns_.end()) return errno_error(EINVAL);
+      file = it->second.get();
+    }
+    if (attr.st_size < 0) return errno_error(EINVAL);
+    std::unique_lock io(file->io_mu);
+    auto r = resize_locked(file, static_cast<uint64_t>(attr.st_size), false);
+    if (!r) return r.error();
+    if (auto ec = durable(r.value())) return ec;
+  }
+  meta::SetAttrRecord rec;
+  rec.ino = ino;
+  if (to_set & FUSE_SET_ATTR_MODE) {
+    rec.valid |= meta::SET_MODE;
+    rec.mode = attr.st_mode;
+  }
+  if (to_set & FUSE_SET_ATTR_UID) {
+    rec.valid |= meta::SET_UID;
+    rec.uid = attr.st_uid;
+  }
+  if (to_set & FUSE_SET_ATTR_GID) {
+    rec.valid |= meta::SET_GID;
+    rec.gid = attr.st_gid;
+  }
+  auto ns_of = [](const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; };
+  if (to_set & FUSE_SET_ATTR_ATIME) {
+    rec.valid |= meta::SET_ATIME;
+    rec.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : ns_of(attr.st_atim);
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME) {
+    rec.valid |= meta::SET_MTIME;
+    rec.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : ns_of(attr.st_mtim);
+  }
+  if (rec.valid != 0 || (to_set & FUSE_SET_ATTR_CTIME)) {
+    rec.valid |= meta::SET_CTIME;
+    rec.ctime_ns = (to_set & FUSE_SET_ATTR_CTIME) ? ns_of(attr.st_ctim) : now;
+  }
+  std::unique_lock lock(ns_mu_);
+  const meta::Inode* inode = meta_->ns().find(ino);
+  if (!inode) return errno_error(ENOENT);
+  if (rec.valid & meta::SET_MODE) rec.mode = file_type(inode->mode) | (rec.mode & 07777);
+  if (rec.valid & meta::SET_MTIME) {
+    // An explicit mtime replaces whatever writes left pending.
+    auto it = vluns_.find(ino);
+    if (it != vluns_.end()) it->second->mtime_ns = rec.mtime_ns;
+  }
+  uint64_t seq = 0;
+  if (rec.valid != 0) {
+    auto s = commit(rec);
+    if (!s) return s.error();
+    seq = s.value();
+  }
+  Attr result = attr_of(*meta_->ns().find(ino));
+  lock.unlock();
+  if (seq) {
+    if (auto ec = durable(seq)) return ec;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes and chunks
+
+Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only) {
+  const uint64_t chunk_bytes = geometry_.chunk_bytes();
+  const uint64_t old_size = file->size;
+  const uint64_t old_chunks = file->chunks;
+  uint64_t want = keep_size_chunks_only ? std::max(old_chunks, (new_size + chunk_bytes - 1) / chunk_bytes)
+                                        : (new_size + chunk_bytes - 1) / chunk_bytes;
+  if (new_size > (uint64_t{1} << 62) || want > UINT32_MAX) return errno_error(EFBIG);
+  const uint64_t final_size = keep_size_chunks_only ? old_size : new_size;
+  auto* slot = static_cast<ContextSlot*>(file->ctx);
+  std::unique_lock lock(ns_mu_);
+  std::vector<uint64_t> lxt;
+  if (want != old_chunks) {
+    if (want > old_chunks) {
+      // All-or-nothing: VLUN_RESIZE grows best effort (pitfall 4); a file never does.
+      if (driver_->lun_info(*lun_).free_chunks < want - old_chunks) return errno_error(ENOSPC);
+    }
+    dk_cxlflash_resize rs{};
+    rs.context_id = slot->cookie;
+    rs.rsrc_handle = file->rsrc_handle;
+    rs.req_size = req_size_for_chunks(want, geometry_);
+    std::error_code ec = driver_->vlun_resize(*lun_, rs);
+    if (ec == std::errc::resource_unavailable_try_again) {
+      ec = driver_->vlun_resize(*lun_, rs);  // pitfall 5: the same size again only re-syncs
+    }
+    if (ec) {
+      log_error("inode %llu: VLUN_RESIZE to %llu chunks failed: %s", static_cast<unsigned long long>(file->ino),
+                static_cast<unsigned long long>(want), ec.message().c_str());
+      return ec;
+    }
+    uint64_t reached = vlun::last_lba_to_bytes(rs.last_lba) / chunk_bytes;
+    if (reached != want) {
+      dk_cxlflash_resize back = rs;
+      back.req_size = req_size_for_chunks(old_chunks, geometry_);
+      back.hdr.return_flags = 0;
+      (void)driver_->vlun_resize(*lun_, back);
+      return errno_error(ENOSPC);
+    }
+    auto table = driver_->lxt(*lun_, slot->cookie, file->rsrc_handle);
+    if (!table) return table.error();
+    lxt = std::move(table).value();
+  }
+  meta::ResizeRecord rec;
+  rec.ino = file->ino;
+  rec.size = final_size;
+  rec.lxt_count = static_cast<uint32_t>(want);
+  rec.first_index = static_cast<uint32_t>(std::min(old_chunks, want));
+  if (want > old_chunks) rec.entries.assign(lxt.begin() + static_cast<std::ptrdiff_t>(old_chunks), lxt.end());
+  rec.time_ns = now_ns();
+  if (file->size_dirty) rec.time_ns = std::max(rec.time_ns, file->mtime_ns.load());
+  auto seq = commit(rec);
+  if (!seq) {
+    if (want != old_chunks) {
+      // The journal refused the change: give the chunks back so memory matches the disk.
+      dk_cxlflash_resize back{};
+      back.context_id = slot->cookie;
+      back.rsrc_handle = file->rsrc_handle;
+      back.req_size = req_size_for_chunks(old_chunks, geometry_);
+      (void)driver_->vlun_resize(*lun_, back);
+    }
+    return seq.error();
+  }
+  file->chunks = want;
+  file->size = final_size;
+  file->size_dirty = false;
+  lock.unlock();
+  // Bytes between the old end and the new one read as zeros, whatever the chunk held before
+  // (a shrink leaves stale bytes past the end; new chunks are zero already).
+  if (final_size > old_size) {
+    uint64_t stale_end = std::min(final_size, old_chunks * chunk_bytes);
+    if (stale_end > old_size) {
+      if (auto ec = zero_bytes(file, old_size, stale_end - old_size)) return ec;
+    }
+  }
+  return seq.value();
+}
+
+std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out) {
+  std::unique_lock lock(ns_mu_);
+  if (!file->size_dirty) return {};
+  const meta::Inode* inode = meta_->ns().find(file->ino);
+  if (!inode) return {};
+  meta::ResizeRecord rec;
+  rec.ino = file->ino;
+  rec.size = file->size;
+  rec.lxt_count = static_cast<uint32_t>(inode->lxt.size());
+  rec.first_index = rec.lxt_count;
+  rec.time_ns = file->mtime_ns;
+  auto seq = commit(rec);
+  if (!seq) return seq.error();
+  file->size_dirty = false;
+  *seq_out = seq.value();
+  lock.unlock();
+  return durable(seq.value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data path
+
+std::error_code Filesystem::io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf) {
+  auto* slot = static_cast<ContextSlot*>(file->ctx);
+  const uint32_t bs = geometry_.block_size;
+  const unsigned shift = geometry_.chunk_shift;
+  const uint64_t max_blocks = vlun::CXLFLASH_MAX_XFER_SIZE / bs;
+  thread_local afu::Command cmd;
+  while (nblocks > 0) {
+    // One command per chunk piece, at most the transfer limit.
+    uint64_t chunk_end = ((vlba >> shift) + 1) << shift;
+    uint64_t n = std::min({nblocks, chunk_end - vlba, max_blocks});
+    afu::rw16(*slot->queue, cmd, slot->ctxid, static_cast<uint32_t>(file->rsrc_handle), write, vlba,
+              static_cast<uint32_t>(n), bs, buf);
+    if (cmd.sa.ioasc != sisl::SISL_IOASC_GOOD_COMPLETION) {
+      log_error("inode %llu: %s of %llu blocks at vLBA %llu failed: afu_rc 0x%02x scsi_rc 0x%02x fc_rc 0x%02x sense key 0x%x",
+                static_cast<unsigned long long>(file->ino), write ? "WRITE(16)" : "READ(16)",
+                static_cast<unsigned long long>(n), static_cast<unsigned long long>(vlba), cmd.sa.rc.afu_rc,
+                cmd.sa.rc.scsi_rc, cmd.sa.rc.fc_rc, cmd.sa.sense_data[2] & 0xF);
+      if (cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_RHT_RW_PERM || cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_LXT_RW_PERM) {
+        return errno_error(write ? EROFS : EACCES);
+      }
+      return errno_error(EIO);
+    }
+    vlba += n;
+    nblocks -= n;
+    buf += n * bs;
+  }
+  return {};
+}
+
+std::error_code Filesystem::zero_bytes(FileVlun* file, uint64_t offset, uint64_t length) {
+  const uint32_t bs = geometry_.block_size;
+  uint64_t end = offset + length;
+  uint64_t first_full = (offset + bs - 1) / bs * bs;
+  uint64_t last_full = end / bs * bs;
+  std::byte* block = bounce_buffer(bs);
+  if (!block) return errno_error(ENOMEM);
+  auto partial = [&](uint64_t block_start, uint64_t from, uint64_t to) -> std::error_code {
+    std::lock_guard rmw(file->rmw_mu);
+    if (auto ec = io(file, false, block_start / bs, 1, block)) return ec;
+    std::memset(block + (from - block_start), 0, to - from);
+    return io(file, true, block_start / bs, 1, block);
+  };
+  if (first_full > last_full) return partial(offset / bs * bs, offset, end);  // inside one block
+  if (offset < first_full) {
+    if (auto ec = partial(first_full - bs, offset, first_full)) return ec;
+  }
+  if (last_full > first_full) {
+    auto* slot = static_cast<ContextSlot*>(file->ctx);
+    if (auto ec = driver_->zero_range(*lun_, slot->cookie, file->rsrc_handle, first_full / bs,
+                                      (last_full - first_full) / bs)) {
+      return ec;
+    }
+  }
+  if (end > last_full && last_full >= first_full) return partial(last_full, last_full, end);
+  return {};
+}
+
+Result<FileVlun*> Filesystem::open_file(uint64_t ino) {
+  std::unique_lock lock(ns_mu_);
+  const meta::Inode* inode = meta_->ns().find(ino);
+  if (!inode) return errno_error(ENOENT);
+  if (file_type(inode->mode) != S_IFREG) return errno_error(EISDIR);
+  auto it = vluns_.find(ino);
+  if (it == vluns_.end()) return errno_error(EIO);
+  it->second->opens++;
+  return it->second.get();
+}
+
+void Filesystem::release_file(FileVlun* file) {
+  uint64_t seq = 0;
+  if (file->size_dirty && !options_.read_only) {
+    std::unique_lock io(file->io_mu);
+    (void)persist_size(file, &seq);
+  }
+  std::unique_lock lock(ns_mu_);
+  file->opens--;
+  std::vector<uint64_t> seqs;
+  if (file->opens == 0) maybe_free_locked(file->ino, &seqs);  // frees `file` if it was an orphan
+  lock.unlock();
+  if (!seqs.empty()) (void)durable(seqs.back());
+}
+
+Result<size_t> Filesystem::read(FileVlun* file, uint64_t offset, std::span<std::byte> out) {
+  std::shared_lock io_lock(file->io_mu);
+  const uint64_t size = file->size;
+  if (offset >= size || out.empty()) return size_t{0};
+  const uint64_t n = std::min<uint64_t>(out.size(), size - offset);
+  const uint32_t bs = geometry_.block_size;
+  const uint64_t first = offset / bs;
+  const uint64_t last = (offset + n + bs - 1) / bs;
+  const bool direct = offset % bs == 0 && n % bs == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
+  if (direct) {
+    if (auto ec = io(file, false, first, last - first, out.data())) return ec;
+    return static_cast<size_t>(n);
+  }
+  std::byte* buf = bounce_buffer((last - first) * bs);
+  if (!buf) return errno_error(ENOMEM);
+  if (auto ec = io(file, false, first, last - first, buf)) return ec;
+  std::memcpy(out.data(), buf + (offset - first * bs), n);
+  return static_cast<size_t>(n);
+}
+
+Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<const std::byte> data) {
+  if (auto ec = writable()) return ec;
+  if (data.empty()) return size_t{0};
+  const uint64_t len = data.size();
+  if (offset > (uint64_t{1} << 62) || len > (uint64_t{1} << 62) - offset) return errno_error(EFBIG);
+  const uint64_t end = offset + len;
+  const uint32_t bs = geometry_.block_size;
+
+  // A write past the end changes the size: it runs alone on the file.
+  std::shared_lock shared(file->io_mu, std::defer_lock);
+  std::unique_lock exclusive(file->io_mu, std::defer_lock);
+  if (end > file->size.load()) {
+    exclusive.lock();
+  } else {
+    shared.lock();
+    if (end > file->size.load()) {
+      shared.unlock();
+      exclusive.lock();
+    }
+  }
+  if (exclusive.owns_lock() && end > file->size) {
+    const uint64_t old_size = file->size;
+    if (end > file->chunks * geometry_.chunk_bytes()) {
+      auto r = resize_locked(file, end, false);  // zeroes [old_size, old chunk end)
+      if (!r) return r.error();
+      if (auto ec = durable(r.value())) return ec;
+    } else {
+      if (offset > old_size) {
+        if (auto ec = zero_bytes(file, old_size, offset - old_size)) return ec;
+      }
+      file->size = end;
+      file->size_dirty = true;
+    }
+  }
+
+  const uint64_t first = offset / bs;
+  const uint64_t last = (end + bs - 1) / bs;
+  const bool aligned = offset % bs == 0 && len % bs == 0;
+  if (aligned && reinterpret_cast<uintptr_t>(data.data()) % 16 == 0) {
+    // Zero copy: the AFU reads straight from the request buffer.
+    if (auto ec = io(file, true, first, last - first, const_cast<std::byte*>(data.data()))) return ec;
+  } else {
+    std::byte* buf = bounce_buffer((last - first) * bs);
+    if (!buf) return errno_error(ENOMEM);
+    std::unique_lock<std::mutex> rmw;
+    if (!aligned) {
+      // Partial blocks at the edges: read, patch, write back, with no other edge update between.
+      rmw = std::unique_lock(file->rmw_mu);
+      if (offset % bs != 0) {
+        if (auto ec = io(file, false, first, 1, buf)) return ec;
+      }
+      if (end % bs != 0 && (last - 1 != first || offset % bs == 0)) {
+        if (auto ec = io(file, false, last - 1, 1, buf + (last - 1 - first) * bs)) return ec;
+      }
+    }
+    std::memcpy(buf + (offset - first * bs), data.data(), len);
+    if (auto ec = io(file, true, first, last - first, buf)) return ec;
+  }
+  file->mtime_ns = now_ns();
+  file->size_dirty = true;
+  return static_cast<size_t>(len);
+}
+
+std::error_code Filesystem::fsync(FileVlun* file, bool /*datasync*/) {
+  if (options_.read_only) return {};
+  uint64_t seq = 0;
+  if (file->size_dirty) {
+    std::unique_lock io(file->io_mu);
+    // The journal flush is a flush of the whole device: it makes the data durable too.
+    if (auto ec = persist_size(file, &seq)) return ec;
+    if (seq) return {};
+  }
+  if (auto ec = driver_->synchronize_cache(*lun_)) {
+    log_error("SYNCHRONIZE CACHE failed: %s", ec.message().c_str());
+    return errno_error(EIO);
+  }
+  return {};
+}
+
+std::error_code Filesystem::fallocate(FileVlun* file, int mode, uint64_t offset, uint64_t length) {
+  if (auto ec = writable()) return ec;
+  if (length == 0) return errno_error(EINVAL);
+  if (offset > (uint64_t{1} << 62) || length > (uint64_t{1} << 62) - offset) return errno_error(EFBIG);
+  const uint64_t end = offset + length;
+  std::unique_lock io(file->io_mu);
+  if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+    const bool keep = mode & FALLOC_FL_KEEP_SIZE;
+    if (!keep && end <= file->size) return {};
+    if (keep && end <= file->chunks * geometry_.chunk_bytes()) return {};
+    auto r = resize_locked(file, keep ? end : std::max<uint64_t>(end, file->size), keep);
+    if (!r) return r.error();
+    return durable(r.value());
+  }
+  if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) || mode == FALLOC_FL_ZERO_RANGE ||
+      mode == (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) {
+    // Thick vLUNs keep their chunks: the range is zeroed in place (WRITE SAME + UNMAP).
+    uint64_t limit = (mode & FALLOC_FL_KEEP_SIZE) ? file->size.load() : end;
+    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > file->size) {
+      if (end > file->chunks * geometry_.chunk_bytes()) {
+        auto r = resize_locked(file, end, false);
+        if (!r) return r.error();
+        if (auto ec = durable(r.value())) return ec;
+      } else {
+        if (auto ec = zero_bytes(file, file->size, end - file->size)) return ec;
+        file->size = end;
+        file->size_dirty = true;
+      }
+    }
+    uint64_t zend = std::min(end, limit);
+    if (zend > offset) {
+      if (auto ec = zero_bytes(file, offset, zend - offset)) return ec;
+    }
+    file->mtime_ns = now_ns();
+    file->size_dirty = true;
+    return {};
+  }
+  return errno_error(EOPNOTSUPP);
+}
+
+Result<uint64_t> Filesystem::lseek(FileVlun* file, uint64_t offset, int whence) {
+  std::shared_lock io(file->io_mu);
+  const uint64_t size = file->size;
+  if (offset >= size) return errno_error(ENXIO);
+  // A thick vLUN is data up to its size; the one hole is at the end.
+  if (whence == SEEK_DATA) return offset;
+  if (whence == SEEK_HOLE) return size;
+  return errno_error(EINVAL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+struct statvfs Filesystem::statfs() {
+  PoolStats p = pool_stats();
+  struct statvfs s {};
+  s.f_bsize = kPreferredIo;
+  s.f_frsize = static_cast<unsigned long>(p.chunk_bytes);
+  s.f_blocks = p.total_chunks;
+  s.f_bfree = p.free_chunks;
+  s.f_bavail = p.free_chunks;
+  s.f_files = std::max<uint64_t>(p.inodes, 1u << 20);
+  s.f_ffree = s.f_files - p.inodes;
+  s.f_favail = s.f_ffree;
+  s.f_namemax = meta::MAX_NAME;
+  if (options_.read_only) s.f_flag |= ST_RDONLY;
+  return s;
+}
+
+PoolStats Filesystem::pool_stats() {
+  PoolStats p;
+  p.chunk_bytes = geometry_.chunk_bytes();
+  vlun::LunInfo info = driver_->lun_info(*lun_);
+  p.total_chunks = info.total_chunks;
+  p.free_chunks = info.free_chunks;
+  std::shared_lock lock(ns_mu_);
+  p.files = vluns_.size();
+  p.inodes = meta_->ns().inodes.size();
+  return p;
+}
+
+std::vector<VlunReport> Filesystem::report() {
+  std::shared_lock lock(ns_mu_);
+  const meta::Namespace& ns = meta_->ns();
+  std::map<uint64_t, std::string> paths;
+  std::function<void(uint64_t, const std::string&)> walk = [&](uint64_t dir_ino, const std::string& prefix) {
+    const meta::Inode* dir = ns.find(dir_ino);
+    if (!dir) return;
+    for (const auto& [name, child] : dir->entries) {
+      std::string path = prefix + "/" + name;
+      const meta::Inode* c = ns.find(child);
+      if (!c) continue;
+      if (file_type(c->mode) == S_IFDIR) {
+        walk(child, path);
+      } else if (file_type(c->mode) == S_IFREG) {
+        paths.try_emplace(child, path);
+      }
+    }
+  };
+  walk(meta::ROOT_INO, "");
+  std::vector<VlunReport> out;
+  for (const auto& [ino, file] : vluns_) {
+    VlunReport r;
+    r.ino = ino;
+    auto p = paths.find(ino);
+    r.path = p != paths.end() ? p->second : "(unlinked, open)";
+    r.size = file->size;
+    auto* slot = static_cast<ContextSlot*>(file->ctx);
+    r.context_id = slot->cookie;
+    r.rsrc_handle = file->rsrc_handle;
+    r.last_lba = vlun::virtual_last_lba(file->chunks, geometry_.block_size, geometry_.chunk_shift);
+    auto table = driver_->lxt(*lun_, slot->cookie, file->rsrc_handle);
+    if (table) {
+      for (uint64_t e : table.value()) r.chunks.push_back(sisl::lxt_aun(e));
+    }
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(), [](const VlunReport& a, const VlunReport& b) { return a.path < b.path; });
+  return out;
+}
+
+}  // namespace vlunfs::fs

@@ -1,0 +1,186 @@
+// fs/: the filesystem's operations, independent of FUSE. Every regular file is a vLUN: created
+// with USER_VIRTUAL, sized with VLUN_RESIZE, read and written with READ(16)/WRITE(16) IOARCBs on its
+// resource handle, removed with RELEASE. Directories and symlinks are metadata only.
+//
+// Locks (what each protects is written next to it):
+//   FileVlun::io_mu  - shared by reads/writes of the file, exclusive for a size change
+//   ns_mu_           - the namespace, the journal appends, the vLUN table, open counts
+// Order: io_mu before ns_mu_. Allocation changes (resize, release) run under ns_mu_ together
+// with the append of their record, so the journal's order is the allocator's order.
+#pragma once
+
+#include "vlunfs/afu.h"
+#include "vlunfs/error.h"
+#include "vlunfs/meta.h"
+#include "vlunfs/sim_afu.h"
+#include "vlunfs/store.h"
+#include "vlunfs/vlun.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace vlunfs::fs {
+
+struct MountOptions {
+  bool read_only = false;
+};
+
+struct Attr {
+  struct stat st {};
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino;
+  uint32_t mode;
+};
+
+struct Credentials {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// What `vlunctl ls` shows of one file.
+struct VlunReport {
+  std::string path;
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  uint64_t context_id = 0;
+  uint64_t rsrc_handle = 0;
+  uint64_t last_lba = 0;  // 4K units, all-ones for an empty vLUN
+  std::vector<uint64_t> chunks;  // physical chunk numbers, in vLUN order
+};
+
+struct PoolStats {
+  uint64_t chunk_bytes = 0;
+  uint64_t total_chunks = 0;
+  uint64_t free_chunks = 0;
+  uint64_t files = 0;
+  uint64_t inodes = 0;
+};
+
+class FileVlun;
+
+class Filesystem {
+ public:
+  // Opens the device or image and loads the metadata: the checks that must fail before the
+  // daemon detaches from the terminal (lock, format, corruption). *why explains a refusal.
+  static Result<std::unique_ptr<Filesystem>> open(const std::string& device, const MountOptions& options,
+                                                  std::string* why);
+  ~Filesystem();
+
+  // Attaches the AFU context(s), rebuilds the allocator from the chunk maps and opens every
+  // file's vLUN. Called in the process that serves requests (contexts belong to their process).
+  std::error_code start(std::string* why);
+  // Makes everything durable (sizes, a checkpoint) and detaches. Idempotent.
+  void shutdown();
+
+  // ---- namespace ----
+  Result<Attr> lookup(uint64_t parent, const std::string& name);
+  Result<Attr> getattr(uint64_t ino);
+  Result<Attr> create(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who);
+  Result<Attr> mkdir(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who);
+  Result<Attr> symlink(uint64_t parent, const std::string& name, const std::string& target, const Credentials& who);
+  Result<Attr> link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
+  Result<std::string> readlink(uint64_t ino);
+  std::error_code unlink(uint64_t parent, const std::string& name);
+  std::error_code rmdir(uint64_t parent, const std::string& name);
+  std::error_code rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+                         const std::string& new_name, unsigned flags);
+  Result<std::vector<DirEntry>> readdir(uint64_t ino);
+
+  // setattr: `to_set` uses FUSE_SET_ATTR_* bits; size changes go through resize.
+  Result<Attr> setattr(uint64_t ino, const struct stat& attr, int to_set, FileVlun* open_file);
+
+  // ---- open files and data ----
+  Result<FileVlun*> open_file(uint64_t ino);
+  void release_file(FileVlun* file);
+  // Reads up to out.size() bytes at offset; returns how many (0 at or past EOF).
+  Result<size_t> read(FileVlun* file, uint64_t offset, std::span<std::byte> out);
+  Result<size_t> write(FileVlun* file, uint64_t offset, std::span<const std::byte> data);
+  std::error_code fsync(FileVlun* file, bool datasync);
+  std::error_code fallocate(FileVlun* file, int mode, uint64_t offset, uint64_t length);
+  Result<uint64_t> lseek(FileVlun* file, uint64_t offset, int whence);
+
+  struct statvfs statfs();
+  PoolStats pool_stats();
+  std::vector<VlunReport> report();
+  std::error_code sync_all();
+
+  uint32_t block_size() const { return geometry_.block_size; }
+  // A good I/O size for the data path (st_blksize).
+  static constexpr uint32_t kPreferredIo = 1u << 20;
+
+ private:
+  Filesystem() = default;
+
+  struct ContextSlot {
+    uint64_t cookie = 0;
+    int adap_fd = -1;
+    uint16_t ctxid = 0;
+    std::unique_ptr<afu::HostQueue> queue;
+    unsigned handles = 0;
+  };
+
+  Attr attr_of(const meta::Inode& inode) const;
+  Result<uint64_t> commit(const meta::Record& record);  // append under ns_mu_
+  std::error_code durable(uint64_t seq);
+  Result<Attr> make_node(uint64_t parent, const std::string& name, uint32_t mode,
+                         const Credentials& who, const std::string& symlink);
+  std::error_code check_name(const std::string& name) const;
+  std::error_code writable() const;
+  int64_t now_ns() const;
+
+  // Driver calls for one file's vLUN. All take ns_mu_ held by the caller.
+  Result<FileVlun*> new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt, bool fresh);
+  std::error_code release_vlun_locked(uint64_t ino);
+  void maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs);
+  // Changes the file's size; chunks follow (ENOSPC leaves the file as it was). Caller holds
+  // file->io_mu exclusively.
+  Result<uint64_t> resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only);
+  std::error_code persist_size(FileVlun* file, uint64_t* seq);
+  std::error_code io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf);
+  std::error_code zero_bytes(FileVlun* file, uint64_t offset, uint64_t length);
+
+  std::string device_path_;
+  MountOptions options_;
+  std::unique_ptr<store::BlockStore> device_;
+  std::unique_ptr<store::BlockStore> data_lun_;  // the region the AFU sees as the physical LUN
+  std::unique_ptr<meta::MetaStore> meta_;
+  meta::Geometry geometry_;
+  std::unique_ptr<afu::SimAfu> afu_;
+  std::unique_ptr<vlun::Driver> driver_;
+  vlun::Lun* lun_ = nullptr;
+  bool started_ = false;
+  bool pinned_ = false;
+
+  mutable std::shared_mutex ns_mu_;
+  std::vector<std::unique_ptr<ContextSlot>> contexts_;           // guarded by ns_mu_
+  std::unordered_map<uint64_t, std::unique_ptr<FileVlun>> vluns_;  // guarded by ns_mu_
+};
+
+// One regular file's vLUN while mounted.
+class FileVlun {
+ public:
+  uint64_t ino = 0;
+  void* ctx = nullptr;        // the ContextSlot holding its RHT entry
+  uint64_t rsrc_handle = 0;
+  std::shared_mutex io_mu;    // data path shared; size/chunk changes exclusive
+  std::mutex rmw_mu;          // read-modify-write of partial blocks
+  std::atomic<uint64_t> size{0};
+  std::atomic<uint64_t> chunks{0};
+  std::atomic<bool> size_dirty{false};  // size/mtime changed by writes, not yet journaled
+  std::atomic<int64_t> mtime_ns{0};
+  int opens = 0;              // guarded by Filesystem::ns_mu_
+  bool read_only = false;
+};
+
+}  // namespace vlunfs::fs

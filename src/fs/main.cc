@@ -1,0 +1,201 @@
+// vlunfs: the FUSE daemon. vlunfs [-f] [-d] [-s] [-o OPTIONS] DEVICE_OR_IMAGE MOUNTPOINT
+#include "fs/control_socket.h"
+#include "fs/filesystem.h"
+#include "fs/fuse_ops.h"
+#include "fs/log.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+namespace {
+
+struct Config {
+  char* device = nullptr;
+  int read_only = 0;
+  int show_help = 0;
+  int show_version = 0;
+};
+
+const fuse_opt kOptions[] = {
+    {"ro", offsetof(Config, read_only), 1},
+    {"-h", offsetof(Config, show_help), 1},
+    {"--help", offsetof(Config, show_help), 1},
+    {"-V", offsetof(Config, show_version), 1},
+    {"--version", offsetof(Config, show_version), 1},
+    FUSE_OPT_END,
+};
+
+int keep_option(void* data, const char* arg, int key, fuse_args*) {
+  auto* conf = static_cast<Config*>(data);
+  if (key == FUSE_OPT_KEY_NONOPT && conf->device == nullptr) {
+    conf->device = strdup(arg);
+    return 0;  // ours: the device
+  }
+  if (key == FUSE_OPT_KEY_OPT && std::strcmp(arg, "ro") == 0) return 1;  // FUSE needs it too
+  return 1;
+}
+
+void usage(const char* prog) {
+  std::printf(
+      "usage: %s [options] DEVICE_OR_IMAGE MOUNTPOINT\n"
+      "\n"
+      "Mounts a vlunfs flash device or simulated flash image (made by mkfs.vlunfs). Every regular\n"
+      "file is a virtual LUN: truncate provisions it, rm releases its chunks.\n"
+      "\n"
+      "options:\n"
+      "  -f                 stay in the foreground\n"
+      "  -d                 debug: foreground, print every FUSE request\n"
+      "  -s                 serve requests on one thread\n"
+      "  -o ro              read-only mount\n"
+      "  -o allow_other     let other users reach the mount (needs user_allow_other for non-root)\n"
+      "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
+      "  -h, --help         this text\n"
+      "  -V, --version      version\n"
+      "\n"
+      "Unmount with: umount MOUNTPOINT (or fusermount3 -u MOUNTPOINT)\n",
+      prog);
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  using namespace vlunfs::fs;
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  Config conf;
+  if (fuse_opt_parse(&args, &conf, kOptions, keep_option) != 0) return 2;
+  if (conf.show_help) {
+    usage(argv[0]);
+    return 0;
+  }
+  if (conf.show_version) {
+    std::printf("vlunfs 0.1.0 (simulated CAPI flash AFU; FUSE %s)\n", fuse_pkgversion());
+    return 0;
+  }
+  fuse_cmdline_opts opts{};
+  if (fuse_parse_cmdline(&args, &opts) != 0) return 2;
+  if (conf.device == nullptr || opts.mountpoint == nullptr) {
+    std::fprintf(stderr, "vlunfs: need a device or image and a mountpoint\n");
+    usage(argv[0]);
+    return 2;
+  }
+  std::string device = conf.device;
+  char canonical[PATH_MAX];
+  if (realpath(opts.mountpoint, canonical) == nullptr) {
+    std::fprintf(stderr, "vlunfs: mountpoint %s: %s\n", opts.mountpoint, std::strerror(errno));
+    return 1;
+  }
+  log_open("vlunfs", true);
+
+  MountOptions mount_options;
+  mount_options.read_only = conf.read_only != 0;
+  std::string why;
+  auto opened = Filesystem::open(device, mount_options, &why);
+  if (!opened) {
+    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
+    return 1;
+  }
+  std::unique_ptr<Filesystem> fs = std::move(opened).value();
+
+  // Permission checks by the kernel; the device's name in /proc/mounts.
+  fuse_opt_add_arg(&args, "-odefault_permissions");
+  std::string fsname = "-ofsname=" + device + ",subtype=vlunfs";
+  fuse_opt_add_arg(&args, fsname.c_str());
+  fuse_session* se = fuse_session_new(&args, &fuse_operations(), sizeof(fuse_lowlevel_ops), fs.get());
+  if (se == nullptr) return 1;
+  if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, opts.mountpoint) != 0) {
+    std::fprintf(stderr, "vlunfs: cannot mount on %s\n", opts.mountpoint);
+    fuse_session_destroy(se);
+    return 1;
+  }
+
+  // Daemonize by hand rather than with fuse_daemonize(): the child attaches the AFU context (a
+  // context belongs to the process that attached it), and the parent waits to report whether
+  // that worked, so a failed start is seen on the terminal, not only in syslog.
+  int report_fd = -1;
+  if (!opts.foreground) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return 1;
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {
+      close(pipefd[1]);
+      char buf[1024];
+      ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
+      if (n == 1 && buf[0] == 0) _exit(0);
+      buf[n > 0 ? n : 0] = 0;
+      std::fprintf(stderr, "vlunfs: cannot mount: %s\n", n > 0 ? buf : "the daemon died while starting");
+      _exit(1);
+    }
+    close(pipefd[0]);
+    report_fd = pipefd[1];
+    setsid();
+    (void)!chdir("/");
+  }
+  auto report = [&](const std::string& message) {
+    if (report_fd < 0) return;
+    if (message.empty()) {
+      char ok = 0;
+      (void)!write(report_fd, &ok, 1);
+    } else {
+      (void)!write(report_fd, message.data(), message.size());
+    }
+    close(report_fd);
+    report_fd = -1;
+  };
+
+  // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon.
+  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) log_warning("PR_SET_IO_FLUSHER: %s", std::strerror(errno));
+
+  if (auto ec = fs->start(&why)) {
+    report(why);
+    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    return 1;
+  }
+  ControlSocket control(*fs, canonical);
+  if (!control.listening()) log_warning("control socket for %s unavailable; vlunctl ls will not work", canonical);
+  if (!opts.foreground) {
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      if (null > 2) close(null);
+    }
+    log_open("vlunfs", false);
+  }
+  report("");
+  log_info("mounted %s on %s", device.c_str(), canonical);
+
+  int rc;
+  if (opts.singlethread) {
+    rc = fuse_session_loop(se);
+  } else {
+    fuse_loop_config* config = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
+    fuse_loop_cfg_set_max_threads(config, 16);
+    rc = fuse_session_loop_mt(se, config);
+    fuse_loop_cfg_destroy(config);
+  }
+  fs->shutdown();
+  fuse_remove_signal_handlers(se);
+  fuse_session_unmount(se);
+  fuse_session_destroy(se);
+  log_info("unmounted %s", canonical);
+  free(opts.mountpoint);
+  fuse_opt_free_args(&args);
+  return rc == 0 ? 0 : 1;
+}

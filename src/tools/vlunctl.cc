@@ -1,0 +1,136 @@
+// vlunctl: administration of vlunfs devices and mounts.
+//   vlunctl info IMAGE|MOUNTPOINT      geometry and pool usage
+//   vlunctl ls MOUNTPOINT              every vLUN with its handle, chunks, last_lba, physical chunks
+//   vlunctl fsck [--repair] IMAGE      check (and repair) an unmounted device
+#include "fs/control_socket.h"
+#include "tools/size_arg.h"
+#include "vlunfs/fsck.h"
+#include "vlunfs/meta.h"
+#include "vlunfs/store.h"
+
+#include <CLI/CLI.hpp>
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <unistd.h>
+
+namespace {
+
+using namespace vlunfs;
+
+bool canonical(const std::string& path, std::string* out) {
+  char buf[PATH_MAX];
+  if (!realpath(path.c_str(), buf)) return false;
+  *out = buf;
+  return true;
+}
+
+int ask_daemon(const std::string& mountpoint, const std::string& command) {
+  std::string path;
+  if (!canonical(mountpoint, &path)) {
+    std::fprintf(stderr, "vlunctl: %s: %s\n", mountpoint.c_str(), std::strerror(errno));
+    return 1;
+  }
+  std::string answer;
+  if (!fs::control_request(path, command, &answer)) {
+    std::fprintf(stderr, "vlunctl: no vlunfs daemon serves %s (is it mounted? for an unmounted image use "
+                         "'vlunctl info IMAGE')\n", path.c_str());
+    return 1;
+  }
+  std::fputs(answer.c_str(), stdout);
+  return answer.rfind("error:", 0) == 0 ? 1 : 0;
+}
+
+int info_image(const std::string& image) {
+  store::FileStoreOptions fo;
+  fo.block_size = 512;
+  fo.read_only = true;
+  fo.exclusive_lock = true;
+  auto dev = store::open_file_store(image, fo);
+  if (!dev) {
+    std::fprintf(stderr, "vlunctl: %s: %s%s\n", image.c_str(), dev.error().message().c_str(),
+                 dev.error().value() == EBUSY ? " (mounted: use 'vlunctl info MOUNTPOINT')" : "");
+    return 1;
+  }
+  meta::OpenOptions mo;
+  mo.read_only = true;
+  meta::OpenReport report;
+  std::string why;
+  auto m = meta::MetaStore::open(*dev.value(), mo, &report, &why);
+  if (!m) {
+    std::fprintf(stderr, "vlunctl: %s: %s\n", image.c_str(), why.c_str());
+    return 1;
+  }
+  const meta::Geometry& g = m.value()->geometry();
+  const meta::Namespace& ns = m.value()->ns();
+  uint64_t files = 0, used = 0;
+  for (const auto& [ino, inode] : ns.inodes) {
+    if ((inode.mode & S_IFMT) == S_IFREG) {
+      files++;
+      used += inode.lxt.size();
+    }
+  }
+  std::printf("device        %s\nformat        vlunfs %u, generation %llu\nsize          %s\n"
+              "block size    %u\nchunk         %s (2^%u blocks)\nchunks        %llu total, %llu mapped by files\n"
+              "files         %llu (%zu inodes)\nmetadata      %s (journal %s, checkpoint slots %s)\n",
+              image.c_str(), g.version, static_cast<unsigned long long>(report.generation),
+              tools::human_size(g.device_bytes).c_str(), g.block_size, tools::human_size(g.chunk_bytes()).c_str(),
+              g.chunk_shift, static_cast<unsigned long long>(g.data_chunks()), static_cast<unsigned long long>(used),
+              static_cast<unsigned long long>(files), ns.inodes.size(), tools::human_size(g.data_offset).c_str(),
+              tools::human_size(g.journal_bytes).c_str(), tools::human_size(g.checkpoint_bytes).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vlunctl: inspect and check vlunfs flash devices and mounts"};
+  app.set_version_flag("-V,--version", "vlunctl 0.1.0");
+  app.require_subcommand(1);
+
+  std::string target;
+  auto* info = app.add_subcommand("info", "geometry and usage of an image/device, or of a mounted vlunfs");
+  info->add_option("IMAGE_OR_MOUNTPOINT", target)->required();
+
+  std::string mountpoint;
+  auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks");
+  ls->add_option("MOUNTPOINT", mountpoint)->required();
+
+  std::string image;
+  bool repair = false;
+  auto* fsck_cmd = app.add_subcommand("fsck", "check an unmounted vlunfs device (exit 0 clean, 1 fixed, 4 errors left, 8 failure)");
+  fsck_cmd->add_option("IMAGE", image)->required();
+  fsck_cmd->add_flag("-r,--repair", repair, "fix what can be fixed without guessing (link counts, orphans)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*info) {
+    struct stat st;
+    if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return ask_daemon(target, "stats");
+    return info_image(target);
+  }
+  if (*ls) return ask_daemon(mountpoint, "ls");
+  if (*fsck_cmd) {
+    fsck::Options options;
+    options.repair = repair;
+    options.progress = isatty(2);
+    fsck::Report r = fsck::run(image, options);
+    for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
+    for (const auto& e : r.errors) std::printf("error: %s\n", e.c_str());
+    for (const auto& f : r.repairs) std::printf("fixed: %s\n", f.c_str());
+    std::printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks), %llu of %llu chunks mapped (%llu shared): %s\n",
+                image.c_str(), static_cast<unsigned long long>(r.inodes), static_cast<unsigned long long>(r.files),
+                static_cast<unsigned long long>(r.directories), static_cast<unsigned long long>(r.symlinks),
+                static_cast<unsigned long long>(r.chunks_used), static_cast<unsigned long long>(r.chunks_total),
+                static_cast<unsigned long long>(r.chunks_shared),
+                r.exit_code == fsck::EXIT_CLEAN ? "clean"
+                : r.exit_code == fsck::EXIT_FIXED ? "errors fixed"
+                : r.exit_code == fsck::EXIT_ERRORS_LEFT ? "ERRORS LEFT"
+                                                        : "could not check");
+    return r.exit_code;
+  }
+  return 2;
+}
