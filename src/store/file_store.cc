@@ -1,0 +1,264 @@
+// The physical LUN as an image file or a block device: positioned reads and writes on one file
+// descriptor, so any number of threads can do I/O at once without a lock.
+
+#include "vlunfs/store.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace vlunfs::store {
+
+namespace {
+
+// The source of zeros for discards that have to write them. Built on first use rather than as a
+// constant array, which would put a megabyte of zeros into every binary's .rodata for a fallback
+// that most filesystems never take.
+constexpr size_t kZeroChunk = 1 << 20;
+std::span<const std::byte> zero_chunk() {
+  static const std::vector<std::byte> zeros(kZeroChunk);
+  return zeros;
+}
+
+// Closes the descriptor unless it has been released to a store. Keeps errno intact, because the
+// error paths below return it after cleaning up.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() {
+    if (fd_ >= 0) {
+      int saved = errno;
+      ::close(fd_);
+      errno = saved;
+    }
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd) {
+    ScopedFd old(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+bool range_ok(uint64_t offset, uint64_t length, uint64_t size) {
+  return offset <= size && length <= size - offset;
+}
+
+class FileStore final : public BlockStore {
+ public:
+  FileStore(int fd, uint64_t size, uint32_t block_size, bool read_only, bool is_device)
+      : fd_(fd), size_(size), block_size_(block_size), read_only_(read_only),
+        is_device_(is_device) {}
+  FileStore(const FileStore&) = delete;
+  FileStore& operator=(const FileStore&) = delete;
+  // Closing also drops the flock, if one was taken.
+  ~FileStore() override { ::close(fd_); }
+
+  std::error_code read(uint64_t offset, std::span<std::byte> out) override {
+    if (!range_ok(offset, out.size(), size_)) return errno_error(EINVAL);
+    while (!out.empty()) {
+      ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return last_errno();
+      }
+      // End of file inside the range we checked at open: someone truncated the image under us.
+      // Zeros would be a silent lie about data we can no longer see.
+      if (n == 0) return errno_error(EIO);
+      out = out.subspan(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
+    }
+    return {};
+  }
+
+  std::error_code write(uint64_t offset, std::span<const std::byte> data) override {
+    if (read_only_) return errno_error(EROFS);
+    if (!range_ok(offset, data.size(), size_)) return errno_error(EINVAL);
+    return write_all(offset, data);
+  }
+
+  std::error_code flush() override {
+    // A read-only store has no writes to make durable.
+    if (read_only_) return {};
+    while (::fdatasync(fd_) != 0) {
+      if (errno != EINTR) return last_errno();
+    }
+    return {};
+  }
+
+  std::error_code discard(uint64_t offset, uint64_t length) override {
+    if (read_only_) return errno_error(EROFS);
+    if (!range_ok(offset, length, size_)) return errno_error(EINVAL);
+    if (length == 0) return {};  // fallocate and BLKZEROOUT both reject an empty range
+    return is_device_ ? zero_device_range(offset, length) : punch_hole(offset, length);
+  }
+
+  uint64_t size_bytes() const override { return size_; }
+  uint32_t block_size() const override { return block_size_; }
+
+ private:
+  std::error_code write_all(uint64_t offset, std::span<const std::byte> data) {
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return last_errno();
+      }
+      // pwrite makes no progress only if the medium cannot take more; never spin on it.
+      if (n == 0) return errno_error(EIO);
+      data = data.subspan(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
+    }
+    return {};
+  }
+
+  std::error_code write_zeros(uint64_t offset, uint64_t length) {
+    while (length > 0) {
+      size_t chunk = static_cast<size_t>(std::min<uint64_t>(length, kZeroChunk));
+      if (auto ec = write_all(offset, zero_chunk().first(chunk))) return ec;
+      offset += chunk;
+      length -= chunk;
+    }
+    return {};
+  }
+
+  // KEEP_SIZE because the image's size is the LUN's size; a hole at the end must not shrink it.
+  // The kernel zeroes the partial blocks at either end itself.
+  std::error_code punch_hole(uint64_t offset, uint64_t length) {
+    while (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                       static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
+      if (errno == EINTR) continue;
+      // Filesystems without hole punching (some network and FUSE filesystems): the contract is
+      // "reads as zeros", giving the space back is only a bonus.
+      if (errno == EOPNOTSUPP || errno == ENOSYS) return write_zeros(offset, length);
+      return last_errno();
+    }
+    return {};
+  }
+
+  // BLKZEROOUT, not BLKDISCARD: a discarded sector may read back as anything (or as its old
+  // contents), and the interface promises zeros. The kernel turns BLKZEROOUT into WRITE ZEROES or
+  // unmap-with-zeroing where the device supports it, and writes zeros itself otherwise. It only
+  // takes whole logical blocks, so the unaligned ends are written here.
+  std::error_code zero_device_range(uint64_t offset, uint64_t length) {
+    const uint64_t end = offset + length;
+    const uint64_t aligned_begin = (offset + block_size_ - 1) / block_size_ * block_size_;
+    const uint64_t aligned_end = end / block_size_ * block_size_;
+    if (aligned_begin >= aligned_end) return write_zeros(offset, length);
+    if (offset < aligned_begin) {
+      if (auto ec = write_zeros(offset, aligned_begin - offset)) return ec;
+    }
+    if (aligned_end < end) {
+      if (auto ec = write_zeros(aligned_end, end - aligned_end)) return ec;
+    }
+    uint64_t range[2] = {aligned_begin, aligned_end - aligned_begin};
+    while (::ioctl(fd_, BLKZEROOUT, range) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EOPNOTSUPP || errno == ENOTTY) {
+        return write_zeros(aligned_begin, aligned_end - aligned_begin);
+      }
+      return last_errno();
+    }
+    return {};
+  }
+
+  const int fd_;
+  const uint64_t size_;
+  const uint32_t block_size_;
+  const bool read_only_;
+  const bool is_device_;
+};
+
+bool valid_block_size(uint64_t block_size) { return block_size == 512 || block_size == 4096; }
+
+// Creates a sparse image of create_size bytes. O_EXCL so that two creators never both believe the
+// file is theirs (and the loser does not truncate the winner's image). Returns the descriptor, or
+// -1 with errno set; EEXIST means someone else created it first.
+int create_image(const std::string& path, uint64_t create_size) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  if (::ftruncate(fd, static_cast<off_t>(create_size)) != 0) {
+    int saved = errno;
+    ::close(fd);
+    ::unlink(path.c_str());  // it is ours and useless at the wrong size
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,
+                                                    const FileStoreOptions& options) {
+  if (!valid_block_size(options.block_size)) return errno_error(EINVAL);
+  if (options.create_size > static_cast<uint64_t>(std::numeric_limits<off_t>::max()) ||
+      options.create_size % options.block_size != 0) {
+    return errno_error(EINVAL);
+  }
+
+  const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  ScopedFd fd(::open(path.c_str(), flags));
+  // A read-only open never creates: it must not change the filesystem. The loop covers losing the
+  // creation race to another process, after which the file exists and is simply opened.
+  while (fd.get() < 0 && errno == ENOENT && options.create_size > 0 && !options.read_only) {
+    int created = create_image(path, options.create_size);
+    if (created >= 0) {
+      fd.reset(created);
+      break;
+    }
+    if (errno != EEXIST) return last_errno();
+    fd.reset(::open(path.c_str(), flags));
+  }
+  if (fd.get() < 0) return last_errno();
+
+  if (options.exclusive_lock && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    // Another opener holds the LUN; EBUSY is what a mount reports for a device in use.
+    if (errno == EWOULDBLOCK) return errno_error(EBUSY);
+    return last_errno();
+  }
+
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return last_errno();
+  uint64_t size = 0;
+  uint32_t block_size = options.block_size;
+  const bool is_device = S_ISBLK(st.st_mode);
+  if (is_device) {
+    if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0) return last_errno();
+    int logical_block_size = 0;
+    if (::ioctl(fd.get(), BLKSSZGET, &logical_block_size) != 0) return last_errno();
+    // The device's logical block size is the unit it can write atomically and the unit
+    // BLKZEROOUT takes, so it wins over what the caller asked for.
+    if (!valid_block_size(static_cast<uint64_t>(logical_block_size))) return errno_error(EINVAL);
+    block_size = static_cast<uint32_t>(logical_block_size);
+  } else if (S_ISREG(st.st_mode)) {
+    size = static_cast<uint64_t>(st.st_size);
+  } else {
+    return errno_error(EINVAL);  // a character device, fifo or socket is not a LUN
+  }
+  if (size % block_size != 0) return errno_error(EINVAL);
+
+  return std::unique_ptr<BlockStore>(
+      new FileStore(fd.release(), size, block_size, options.read_only, is_device));
+}
+
+bool is_block_device(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+}
+
+}  // namespace vlunfs::store
