@@ -28,8 +28,10 @@ struct Config {
   int show_version = 0;
 };
 
+enum { KEY_RO = 1 };
+
 const fuse_opt kOptions[] = {
-    {"ro", offsetof(Config, read_only), 1},
+    FUSE_OPT_KEY("ro", KEY_RO),
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -43,7 +45,7 @@ int keep_option(void* data, const char* arg, int key, fuse_args*) {
     conf->device = strdup(arg);
     return 0;  // ours: the device
   }
-  if (key == FUSE_OPT_KEY_OPT && std::strcmp(arg, "ro") == 0) return 1;  // FUSE needs it too
+  if (key == KEY_RO) conf->read_only = 1;  // and kept: the kernel mount is read-only too
   return 1;
 }
 
@@ -156,7 +158,10 @@ int main(int argc, char* argv[]) {
   };
 
   // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon.
-  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) log_warning("PR_SET_IO_FLUSHER: %s", std::strerror(errno));
+  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) {
+    log_warning("PR_SET_IO_FLUSHER refused (%s; it needs CAP_SYS_RESOURCE): a loop device over a vLUN "
+                "could deadlock under heavy memory pressure", std::strerror(errno));
+  }
 
   if (auto ec = fs->start(&why)) {
     report(why);
