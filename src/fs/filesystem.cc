@@ -50,14 +50,16 @@ std::byte* bounce_buffer(size_t bytes) {
 
 Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, const MountOptions& options,
                                                       std::string* why) {
-  std::unique_ptr<Filesystem> fs(new Filesystem());
-  fs->device_path_ = device;
-  fs->options_ = options;
   store::FileStoreOptions fo;
   fo.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
   fo.read_only = options.read_only;
   fo.exclusive_lock = true;
   auto dev = store::open_file_store(device, fo);
+  // A daemon that was just unmounted may still be writing its last checkpoint: give it a moment.
+  for (int i = 0; i < 50 && !dev && dev.error().value() == EBUSY; ++i) {
+    usleep(100 * 1000);
+    dev = store::open_file_store(device, fo);
+  }
   if (!dev) {
     int e = dev.error().value();
     if (e == EBUSY) {
@@ -69,20 +71,29 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, 
     }
     return dev.error();
   }
-  fs->device_ = std::move(dev).value();
+  return open_store(std::move(dev).value(), options, why, device);
+}
+
+Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store::BlockStore> device,
+                                                            const MountOptions& options, std::string* why,
+                                                            const std::string& name) {
+  std::unique_ptr<Filesystem> fs(new Filesystem());
+  fs->options_ = options;
+  fs->device_ = std::move(device);
+  fs->device_path_ = name;
   meta::OpenOptions mo;
   mo.read_only = options.read_only;
   meta::OpenReport report;
   std::string meta_why;
   auto meta = meta::MetaStore::open(*fs->device_, mo, &report, &meta_why);
   if (!meta) {
-    *why = device + ": " + (meta_why.empty() ? meta.error().message() : meta_why);
+    *why = name + ": " + (meta_why.empty() ? meta.error().message() : meta_why);
     return meta.error();
   }
   fs->meta_ = std::move(meta).value();
   fs->geometry_ = fs->meta_->geometry();
-  for (const std::string& p : report.problems) log_warning("%s: %s", device.c_str(), p.c_str());
-  if (report.fell_back) log_warning("%s: the newest metadata was unusable; mounted the previous checkpoint", device.c_str());
+  for (const std::string& p : report.problems) log_warning("%s: %s", name.c_str(), p.c_str());
+  if (report.fell_back) log_warning("%s: the newest metadata was unusable; mounted the previous checkpoint", name.c_str());
   fs->data_lun_ = store::make_region_store(*fs->device_, fs->geometry_.data_offset, fs->geometry_.data_bytes,
                                            fs->geometry_.block_size);
   return fs;

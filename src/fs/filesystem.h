@@ -75,6 +75,10 @@ class Filesystem {
   // daemon detaches from the terminal (lock, format, corruption). *why explains a refusal.
   static Result<std::unique_ptr<Filesystem>> open(const std::string& device, const MountOptions& options,
                                                   std::string* why);
+  // The same over a store already open (memory or fault-injecting stores in tests).
+  static Result<std::unique_ptr<Filesystem>> open_store(std::unique_ptr<store::BlockStore> device,
+                                                        const MountOptions& options, std::string* why,
+                                                        const std::string& name = "device");
   ~Filesystem();
 
   // Attaches the AFU context(s), rebuilds the allocator from the chunk maps and opens every

@@ -1,0 +1,226 @@
+// The filesystem's operations over memory and fault-injecting stores: no FUSE, no root.
+#include "fs/filesystem.h"
+#include "vlunfs/fault_injecting_store.h"
+#include "vlunfs/fsck.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <gtest/gtest.h>
+#include <linux/falloc.h>
+
+#include <cstring>
+#include <random>
+
+namespace vlunfs::fs {
+namespace {
+
+constexpr uint64_t kDevice = 256ull << 20;
+constexpr unsigned kChunkShift = 4;  // 64 KiB chunks: beyond the hardware, for fast tests
+constexpr uint64_t kChunk = 4096ull << kChunkShift;
+
+// A formatted device that outlives the filesystems opened over it.
+class FsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mem_ = store::make_memory_store(kDevice);
+    meta::FormatOptions fo;
+    fo.chunk_shift = kChunkShift;
+    fo.journal_bytes = 1 << 20;
+    fo.checkpoint_bytes = 1 << 20;
+    ASSERT_TRUE(meta::format(*mem_, fo));
+  }
+
+  // Opens a filesystem over the device (through a fault-injecting store kept in fault_).
+  std::unique_ptr<Filesystem> mount() {
+    auto wrapper = std::make_unique<store::FaultInjectingStore>(*mem_);
+    fault_ = wrapper.get();
+    std::string why;
+    auto fs = Filesystem::open_store(std::move(wrapper), {}, &why);
+    EXPECT_TRUE(fs) << why;
+    if (!fs) return nullptr;
+    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    return std::move(fs).value();
+  }
+
+  meta::Namespace loaded_namespace() {
+    auto m = meta::MetaStore::open(*mem_, {.read_only = true});
+    EXPECT_TRUE(m);
+    return m.value()->ns();
+  }
+
+  static std::vector<std::byte> pattern(size_t n, unsigned seed) {
+    std::vector<std::byte> v(n);
+    std::mt19937 rng(seed);
+    for (auto& b : v) b = static_cast<std::byte>(rng());
+    return v;
+  }
+
+  std::unique_ptr<store::BlockStore> mem_;
+  store::FaultInjectingStore* fault_ = nullptr;
+};
+
+uint64_t ino_of(const Result<Attr>& a) { return a.value().st.st_ino; }
+
+TEST_F(FsTest, FileDataSurvivesRemount) {
+  auto data = pattern(3 * kChunk + 123, 1);
+  {
+    auto fs = mount();
+    auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+    ASSERT_TRUE(a);
+    auto f = fs->open_file(ino_of(a)).value();
+    ASSERT_EQ(fs->write(f, 77, data).value(), data.size());
+    fs->release_file(f);
+    fs->shutdown();
+  }
+  auto fs = mount();
+  auto a = fs->lookup(meta::ROOT_INO, "f");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a.value().st.st_size, static_cast<off_t>(77 + data.size()));
+  auto f = fs->open_file(ino_of(a)).value();
+  std::vector<std::byte> back(data.size() + 77);
+  ASSERT_EQ(fs->read(f, 0, back).value(), back.size());
+  EXPECT_TRUE(std::all_of(back.begin(), back.begin() + 77, [](std::byte b) { return b == std::byte{0}; }));
+  EXPECT_EQ(0, std::memcmp(back.data() + 77, data.data(), data.size()));
+  fs->release_file(f);
+}
+
+TEST_F(FsTest, TruncateIsAllOrNothingWhenFlashIsShort) {
+  auto fs = mount();
+  PoolStats p = fs->pool_stats();
+  auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+  struct stat st {};
+  st.st_size = static_cast<off_t>(3 * kChunk);
+  ASSERT_TRUE(fs->setattr(ino_of(a), st, FUSE_SET_ATTR_SIZE, nullptr));
+  EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 3);
+  st.st_size = static_cast<off_t>((p.free_chunks + 5) * kChunk);
+  auto r = fs->setattr(ino_of(a), st, FUSE_SET_ATTR_SIZE, nullptr);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().value(), ENOSPC);
+  EXPECT_EQ(fs->getattr(ino_of(a)).value().st.st_size, static_cast<off_t>(3 * kChunk));
+  EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 3);
+}
+
+TEST_F(FsTest, UnlinkReleasesChunksAndZeroesThem) {
+  auto fs = mount();
+  uint64_t free0 = fs->pool_stats().free_chunks;
+  auto a = fs->create(meta::ROOT_INO, "secret", S_IFREG | 0644, {});
+  auto f = fs->open_file(ino_of(a)).value();
+  std::vector<std::byte> ones(2 * kChunk, std::byte{0xAB});
+  ASSERT_TRUE(fs->write(f, 0, ones));
+  fs->release_file(f);
+  ASSERT_FALSE(fs->unlink(meta::ROOT_INO, "secret"));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0);
+  auto b = fs->create(meta::ROOT_INO, "new", S_IFREG | 0644, {});
+  auto g = fs->open_file(ino_of(b)).value();
+  struct stat st {};
+  st.st_size = static_cast<off_t>(fs->pool_stats().free_chunks * kChunk);
+  ASSERT_TRUE(fs->setattr(ino_of(b), st, FUSE_SET_ATTR_SIZE, g));
+  std::vector<std::byte> buf(kChunk);
+  for (uint64_t off = 0; off < static_cast<uint64_t>(st.st_size); off += kChunk) {
+    ASSERT_TRUE(fs->read(g, off, buf));
+    ASSERT_TRUE(std::all_of(buf.begin(), buf.end(), [](std::byte x) { return x == std::byte{0}; }))
+        << "old data at offset " << off;
+  }
+  fs->release_file(g);
+}
+
+TEST_F(FsTest, OpenUnlinkedFileKeepsItsVlunUntilLastClose) {
+  auto fs = mount();
+  uint64_t free0 = fs->pool_stats().free_chunks;
+  auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+  auto f = fs->open_file(ino_of(a)).value();
+  auto data = pattern(kChunk, 2);
+  ASSERT_TRUE(fs->write(f, 0, data));
+  ASSERT_FALSE(fs->unlink(meta::ROOT_INO, "f"));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0 - 1);
+  std::vector<std::byte> back(kChunk);
+  ASSERT_TRUE(fs->read(f, 0, back));
+  EXPECT_EQ(back, data);
+  fs->release_file(f);
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0);
+  EXPECT_FALSE(fs->getattr(ino_of(a)));
+}
+
+TEST_F(FsTest, OrphanLeftByACrashIsFreedAtMount) {
+  uint64_t free0;
+  uint64_t ino;
+  {
+    auto fs = mount();
+    free0 = fs->pool_stats().free_chunks;
+    auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+    ino = ino_of(a);
+    auto f = fs->open_file(ino).value();
+    ASSERT_TRUE(fs->write(f, 0, pattern(kChunk, 3)));
+    ASSERT_FALSE(fs->unlink(meta::ROOT_INO, "f"));
+    // The daemon dies here with the file still open: no release, no shutdown.
+    // Frozen, the store drops everything from here on: what the destructor writes never lands,
+    // exactly as if the process had been killed.
+    fault_->freeze();
+    fs.reset();
+  }
+  EXPECT_EQ(loaded_namespace().find(ino)->nlink, 0u);
+  auto fs = mount();
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0);
+  EXPECT_FALSE(fs->getattr(ino));
+}
+
+TEST_F(FsTest, FsyncedWritesSurvivePowerLossAndFsckIsClean) {
+  auto data = pattern(2 * kChunk + 5000, 4);
+  {
+    auto fs = mount();
+    auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+    auto f = fs->open_file(ino_of(a)).value();
+    ASSERT_TRUE(fs->write(f, 0, data));
+    ASSERT_FALSE(fs->fsync(f, false));
+    // Not synced: lost with the power.
+    ASSERT_TRUE(fs->write(f, data.size(), pattern(kChunk, 5)));
+    ASSERT_TRUE(fs->mkdir(meta::ROOT_INO, "d", 0755, {}));  // durable: namespace changes are
+    ASSERT_FALSE(fault_->lose_power());
+    fault_->freeze();
+    fs.reset();
+  }
+  meta::Namespace ns = loaded_namespace();
+  fsck::Report r = fsck::check_namespace(ns, meta::MetaStore::open(*mem_, {.read_only = true}).value()->geometry(), false);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  auto fs = mount();
+  auto a = fs->lookup(meta::ROOT_INO, "f");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(fs->lookup(meta::ROOT_INO, "d"));
+  ASSERT_GE(a.value().st.st_size, static_cast<off_t>(data.size()));
+  auto f = fs->open_file(ino_of(a)).value();
+  std::vector<std::byte> back(data.size());
+  ASSERT_TRUE(fs->read(f, 0, back));
+  EXPECT_EQ(back, data);
+  fs->release_file(f);
+}
+
+TEST_F(FsTest, PunchHoleReadsZerosAndKeepsTheSize) {
+  auto fs = mount();
+  auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+  auto f = fs->open_file(ino_of(a)).value();
+  auto data = pattern(3 * kChunk, 6);
+  ASSERT_TRUE(fs->write(f, 0, data));
+  ASSERT_FALSE(fs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, kChunk + 5000));
+  std::vector<std::byte> back(data.size());
+  ASSERT_TRUE(fs->read(f, 0, back));
+  for (size_t i = 0; i < back.size(); ++i) {
+    bool hole = i >= 1000 && i < 1000 + kChunk + 5000;
+    ASSERT_EQ(back[i], hole ? std::byte{0} : data[i]) << "offset " << i;
+  }
+  EXPECT_EQ(fs->getattr(ino_of(a)).value().st.st_size, static_cast<off_t>(data.size()));
+  fs->release_file(f);
+}
+
+TEST_F(FsTest, NamesLongerThan255BytesAreRefused) {
+  auto fs = mount();
+  auto r = fs->create(meta::ROOT_INO, std::string(256, 'x'), S_IFREG | 0644, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().value(), ENAMETOOLONG);
+  EXPECT_TRUE(fs->create(meta::ROOT_INO, std::string(255, 'x'), S_IFREG | 0644, {}));
+  auto fifo = fs->create(meta::ROOT_INO, "fifo", S_IFIFO | 0644, {});
+  ASSERT_FALSE(fifo);
+  EXPECT_EQ(fifo.error().value(), EPERM);
+}
+
+}  // namespace
+}  // namespace vlunfs::fs
