@@ -1,0 +1,153 @@
+// Checkpoint images (checkpoint.h).
+
+#include "meta/checkpoint.h"
+
+#include "meta/coding.h"
+#include "meta/format.h"
+#include "meta/namespace_check.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vlunfs::meta {
+
+namespace cf = checkpoint_field;
+
+namespace {
+
+bool fail(std::string* why, std::string message) {
+  if (why != nullptr) *why = std::move(message);
+  return false;
+}
+
+void encode_inode(Encoder& e, const Inode& inode) {
+  e.u64(inode.ino);
+  e.u32(inode.mode);
+  e.u32(inode.uid);
+  e.u32(inode.gid);
+  e.u32(inode.nlink);
+  e.u64(inode.size);
+  e.i64(inode.atime_ns);
+  e.i64(inode.mtime_ns);
+  e.i64(inode.ctime_ns);
+  e.u32(inode.flags);
+  e.u64(inode.parent);
+  e.text16(inode.symlink);
+  e.u32(static_cast<uint32_t>(inode.lxt.size()));
+  for (uint64_t entry : inode.lxt) e.u64(entry);
+  e.u32(static_cast<uint32_t>(inode.entries.size()));
+  for (const auto& [name, ino] : inode.entries) {
+    e.name(name);
+    e.u64(ino);
+  }
+}
+
+bool decode_inode(Decoder& d, Inode* out, std::string* why) {
+  Inode inode;
+  inode.ino = d.u64();
+  inode.mode = d.u32();
+  inode.uid = d.u32();
+  inode.gid = d.u32();
+  inode.nlink = d.u32();
+  inode.size = d.u64();
+  inode.atime_ns = d.i64();
+  inode.mtime_ns = d.i64();
+  inode.ctime_ns = d.i64();
+  inode.flags = d.u32();
+  inode.parent = d.u64();
+  const uint16_t symlink_length = d.u16();
+  if (d.ok() && symlink_length > MAX_SYMLINK) return fail(why, "a symlink target of " + std::to_string(symlink_length) + " bytes");
+  inode.symlink = d.text(symlink_length);
+  const uint32_t lxt_count = d.u32();
+  if (!d.ok() || lxt_count > d.remaining() / 8) return fail(why, "an LXT count larger than the bytes left");
+  inode.lxt.resize(lxt_count);
+  for (uint32_t i = 0; i < lxt_count; i++) inode.lxt[i] = d.u64();
+  const uint32_t entry_count = d.u32();
+  if (!d.ok() || entry_count > d.remaining() / kMinEncodedEntry) return fail(why, "an entry count larger than the bytes left");
+  for (uint32_t i = 0; i < entry_count; i++) {
+    const uint8_t length = d.u8();
+    std::string name = d.text(length);
+    const uint64_t ino = d.u64();
+    if (!d.ok()) break;
+    // Names were written in order; anything else means the same name twice or damage.
+    if (!inode.entries.empty() && !(inode.entries.rbegin()->first < name)) {
+      return fail(why, "directory entries out of order");
+    }
+    inode.entries.emplace_hint(inode.entries.end(), std::move(name), ino);
+  }
+  if (!d.ok()) return fail(why, "an inode cut short");
+  *out = std::move(inode);
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::byte> encode_checkpoint(const Namespace& ns, uint64_t generation, uint64_t first_seq) {
+  std::vector<std::byte> image(kCheckpointHeaderBytes);
+  std::byte* h = image.data();
+  std::memcpy(h + cf::kMagic, kCheckpointMagic, sizeof kCheckpointMagic);
+  store_u32(h + cf::kVersion, kFormatVersion);
+  store_u32(h + cf::kHeaderSize, static_cast<uint32_t>(kCheckpointHeaderBytes));
+  store_u64(h + cf::kGeneration, generation);
+  store_u64(h + cf::kInodeCount, ns.inodes.size());
+  store_u64(h + cf::kNextIno, ns.next_ino);
+  store_u64(h + cf::kFirstSeq, first_seq);
+
+  std::vector<uint64_t> order;
+  order.reserve(ns.inodes.size());
+  for (const auto& [ino, inode] : ns.inodes) order.push_back(ino);
+  std::sort(order.begin(), order.end());
+  Encoder e(&image);
+  for (uint64_t ino : order) encode_inode(e, ns.inodes.at(ino));
+  return image;
+}
+
+bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq, Namespace* out,
+                       std::string* why) {
+  if (image.size() < kCheckpointHeaderBytes) return fail(why, "shorter than its header");
+  const std::byte* h = image.data();
+  if (std::memcmp(h + cf::kMagic, kCheckpointMagic, sizeof kCheckpointMagic) != 0) return fail(why, "no checkpoint magic");
+  const uint32_t version = load_u32(h + cf::kVersion);
+  if (version != kFormatVersion) {
+    return fail(why, "format version " + std::to_string(version) + ", but this program reads only version " +
+                         std::to_string(kFormatVersion));
+  }
+  if (load_u32(h + cf::kHeaderSize) != kCheckpointHeaderBytes) return fail(why, "unexpected header size");
+  const uint64_t stored_generation = load_u64(h + cf::kGeneration);
+  if (stored_generation != generation) {
+    return fail(why, "holds generation " + std::to_string(stored_generation) + ", expected " + std::to_string(generation));
+  }
+  if (load_u64(h + cf::kFirstSeq) != first_seq) {
+    return fail(why, "covers records before " + std::to_string(load_u64(h + cf::kFirstSeq)) +
+                         ", but the superblock's journal starts at " + std::to_string(first_seq));
+  }
+  const uint64_t inode_count = load_u64(h + cf::kInodeCount);
+
+  Decoder d(image.subspan(kCheckpointHeaderBytes));
+  if (inode_count > d.remaining() / kMinEncodedInode) {
+    return fail(why, "claims " + std::to_string(inode_count) + " inodes, more than its " +
+                         std::to_string(d.remaining()) + " bytes can hold");
+  }
+  Namespace ns;
+  ns.next_ino = load_u64(h + cf::kNextIno);
+  ns.inodes.reserve(inode_count);
+  uint64_t previous = 0;
+  for (uint64_t i = 0; i < inode_count; i++) {
+    Inode inode;
+    std::string inode_why;
+    if (!decode_inode(d, &inode, &inode_why)) {
+      return fail(why, "inode #" + std::to_string(i) + " at byte " +
+                           std::to_string(kCheckpointHeaderBytes + d.position()) + ": " + inode_why);
+    }
+    if (inode.ino <= previous) return fail(why, "inode numbers not in ascending order at inode #" + std::to_string(i));
+    previous = inode.ino;
+    ns.inodes.emplace(inode.ino, std::move(inode));
+  }
+  if (d.remaining() != 0) return fail(why, std::to_string(d.remaining()) + " bytes after the last inode");
+  std::string ns_why;
+  if (!check_namespace(ns, &ns_why)) return fail(why, "inconsistent namespace: " + ns_why);
+  *out = std::move(ns);
+  return true;
+}
+
+}  // namespace vlunfs::meta

@@ -1,0 +1,24 @@
+// A checkpoint: the whole namespace, every inode with its LXT and directory entries, as one image
+// in a checkpoint slot (format.h, docs/format.md "Checkpoint").
+#pragma once
+
+#include "vlunfs/meta.h"
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vlunfs::meta {
+
+// The image of `ns` for generation `generation`, holding every record before `first_seq`. Inodes
+// are written in ascending ino order, so equal namespaces give equal images.
+std::vector<std::byte> encode_checkpoint(const Namespace& ns, uint64_t generation, uint64_t first_seq);
+
+// Decodes an image whose length and CRC the superblock has already vouched for, and checks the
+// namespace's invariants (namespace_check.h): a valid CRC does not make a checkpoint sane. False and
+// *why if anything is wrong.
+bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq, Namespace* out,
+                       std::string* why);
+
+}  // namespace vlunfs::meta
