@@ -70,7 +70,7 @@ class HostQueue {
 
   MmioWindow& mmio_;
   std::vector<uint64_t> rrq_;                     // guarded by rrq_mu_ (the AFU writes it)
-  std::counting_semaphore<1 << 20> credits_;      // one per RRQ slot: never more outstanding
+  std::counting_semaphore<1 << 20> credits_;      // one per RRQ slot, at most the AFU's cmd_room
   std::mutex rrq_mu_;                             // protects rrq_next_ and toggle_
   size_t rrq_next_ = 0;
   uint64_t toggle_ = 1;                           // pitfall 23: the first pass expects T = 1

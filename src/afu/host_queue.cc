@@ -2,14 +2,27 @@
 // completion with the toggle bit.
 #include "vlunfs/afu.h"
 
+#include <algorithm>
 #include <thread>
 
 namespace vlunfs::afu {
 
 using namespace vlunfs::sisl;
 
+namespace {
+
+// Commands a queue may have outstanding: one per RRQ slot, and never more than the AFU accepts
+// (cmd_room, read while nothing is in flight). Two threads that both read a cmd_room of 1 would
+// otherwise both ring IOARRIN, and the AFU drops the second (CMDROOM overrun) for good.
+std::ptrdiff_t initial_credits(MmioWindow& mmio, unsigned rrq_entries) {
+  uint64_t room = mmio.read64(SISL_HOST_CMD_ROOM);
+  return static_cast<std::ptrdiff_t>(std::clamp<uint64_t>(room, 1, rrq_entries));
+}
+
+}  // namespace
+
 HostQueue::HostQueue(MmioWindow& mmio, unsigned rrq_entries)
-    : mmio_(mmio), rrq_(rrq_entries, 0), credits_(static_cast<std::ptrdiff_t>(rrq_entries)) {
+    : mmio_(mmio), rrq_(rrq_entries, 0), credits_(initial_credits(mmio, rrq_entries)) {
   // The ring is zero-filled and T starts at 1, so no empty slot looks complete (pitfall 23).
   // rrq_start must be written before rrq_end.
   mmio_.write64(SISL_HOST_RRQ_START, reinterpret_cast<uint64_t>(&rrq_.front()));

@@ -340,6 +340,9 @@ void SimAfu::Impl::execute(SimContext& ctx, sisl_ioarcb* rcb) {
 }
 
 void SimAfu::Impl::complete(SimContext& ctx, sisl_ioarcb* rcb) {
+  // The command's room is given back before the host can see its completion: a host that reuses
+  // the credit of a consumed RRQ entry must find the room free again.
+  ctx.in_flight.fetch_sub(1, std::memory_order_acq_rel);
   {
     std::lock_guard lock(ctx.rrq_mu);
     uint64_t start = ctx.rrq_start.load(), end = ctx.rrq_end.load();
@@ -356,7 +359,6 @@ void SimAfu::Impl::complete(SimContext& ctx, sisl_ioarcb* rcb) {
       }
     }
   }
-  ctx.in_flight.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 store::BlockStore* SimAfu::Impl::store_for(unsigned port_mask, unsigned lun_index, uint8_t* port_out) {
