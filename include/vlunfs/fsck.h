@@ -1,12 +1,25 @@
-// fsck: checks an unmounted vlunfs device. The chunk allocator is derived from the chunk maps, so
-// the checks are on the maps themselves: every LXT entry inside the data area and well formed,
-// a chunk named by several entries only when all of them are read-only (shared, copy-on-write),
-// reference counts within the hardware's 255 extra owners, sizes within the provisioned chunks,
-// link counts, and a directory tree in which every named inode is reachable from the root.
+// fsck: checks an unmounted vlunfs device.
+//
+// The metadata: both superblock copies, both checkpoint slots (CRC32C, fields, a consistent tree),
+// and the journal (replayed up to its first invalid record; a record that is intact but does not
+// apply is an error). The namespace that results: every LXT entry inside the data area and well
+// formed, a chunk named by several entries only when all of them are read-only (the copy-on-write
+// convention: a shared chunk is mapped without the W bit), at most 256 owners per chunk (the
+// hardware's 8-bit clone counter), sizes within the provisioned chunks, link counts, directory
+// parents, and a tree in which every inode is reachable from the root. The data area's last chunk
+// is the zero chunk: thin vLUNs map their unwritten chunks to it, read-only, any number of times.
+//
+// There is no allocation bitmap to check: the allocator is rebuilt from the chunk maps at every
+// mount (design decision 3), so a chunk is free exactly when no map names it, the free count is
+// the data area's chunks minus the mapped ones, and the only chunks that can "leak" are those of
+// orphans (unlinked while open when the daemon stopped); the next mount or --repair frees them.
 #pragma once
 
 #include "vlunfs/meta.h"
+#include "vlunfs/store.h"
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,23 +35,35 @@ struct Report {
   std::vector<std::string> errors;    // what is wrong (left as is, unless repaired)
   std::vector<std::string> repairs;   // what --repair changed
   std::vector<std::string> notes;     // worth knowing, not wrong (e.g. the journal was replayed)
-  uint64_t inodes = 0, files = 0, directories = 0, symlinks = 0;
-  uint64_t chunks_total = 0, chunks_used = 0, chunks_shared = 0;
+  uint64_t inodes = 0, files = 0, directories = 0, symlinks = 0, orphans = 0;
+  // Chunks of the data area: mapped by files, mapped by more than one entry (copy-on-write shares),
+  // and free (mapped by none; the zero chunk, the data area's last, is never free).
+  uint64_t chunks_total = 0, chunks_used = 0, chunks_shared = 0, chunks_free = 0;
+  uint64_t zero_maps = 0;  // LXT entries of thin vLUNs mapping the zero chunk (unwritten chunks)
   int exit_code = EXIT_CLEAN;
 };
 
+// Called now and then during a long check with (work done, total work).
+using Progress = std::function<void(uint64_t done, uint64_t total)>;
+
 // Checks a namespace against a geometry. With repair, fixes in place what can be fixed without
-// guessing: link counts, directory parents, orphans (removed; their chunks listed in *freed).
+// guessing: link counts, directory parents, next_ino, directory entries naming missing inodes
+// (removed), inodes with links but no name (linked into /lost+found), orphans (removed; the chunks
+// that no other map names are listed in *freed, so that the caller can zero them).
 Report check_namespace(meta::Namespace& ns, const meta::Geometry& geometry, bool repair,
-                       std::vector<uint64_t>* freed = nullptr);
+                       std::vector<uint64_t>* freed = nullptr, const Progress& progress = {});
 
 struct Options {
   bool repair = false;
   bool progress = false;  // a progress line on stderr
 };
 
-// Opens the device (refusing a mounted one), loads its metadata, checks it, and with repair
-// writes a new checkpoint and zeroes the chunks of removed orphans.
+// Checks (and with repair, repairs) the vlunfs metadata on an open store; `name` is for messages.
+Report check_device(store::BlockStore& device, const std::string& name, const Options& options);
+
+// Opens the device (refusing a mounted one), inspects both superblocks and checkpoints, loads its
+// metadata, checks it, and with repair zeroes the chunks of removed orphans and writes a fresh
+// checkpoint (which also rewrites a damaged superblock copy or checkpoint slot).
 Report run(const std::string& device, const Options& options);
 
 }  // namespace vlunfs::fsck

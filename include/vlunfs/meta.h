@@ -146,6 +146,13 @@ struct Geometry {
   uint64_t data_chunks() const { return data_bytes / chunk_bytes(); }
 };
 
+// The longest LXT a file may have: thin vLUNs may promise up to this many times the flash.
+inline constexpr uint64_t MAX_OVERCOMMIT = 4096;
+inline uint64_t max_lxt_entries(const Geometry& g) {
+  uint64_t n = g.data_chunks() * MAX_OVERCOMMIT;
+  return n > UINT32_MAX ? UINT32_MAX : n;  // lxt_cnt is 32 bits
+}
+
 // Writes a fresh file system: both superblocks, an empty namespace as checkpoint, an empty
 // journal. Refuses (EINVAL with a message in *why) a device too small for metadata + one chunk.
 Result<Geometry> format(store::BlockStore& device, const FormatOptions& options,
@@ -197,5 +204,26 @@ class MetaStore {
   // Journal use, 0.0 .. 1.0 (callers may checkpoint early, e.g. above 0.75).
   virtual double journal_fill() const = 0;
 };
+
+
+// ---- Inspection, for fsck: every superblock copy and checkpoint slot, not only the pair open() uses ----
+struct MetadataCopyReport {
+  uint64_t offset = 0;      // device byte
+  bool valid = false;
+  bool absent = false;      // superblocks: no magic at all
+  uint64_t generation = 0;  // when known
+  uint64_t inodes = 0;      // checkpoints: inodes in a valid one
+  std::string problem;      // empty when valid
+};
+struct MetadataInspection {
+  MetadataCopyReport superblocks[2];
+  MetadataCopyReport checkpoints[2];  // slot i, checked against superblock copy i (which describes it)
+  bool read_error = false;
+  bool copies_disagree = false;       // both superblocks valid, but different geometry or UUID
+  std::vector<std::string> problems;  // every defect, in words that name what and where
+};
+// Reads and checks both superblock copies and both checkpoint slots (CRC, fields, a decodable and
+// consistent namespace). Never crashes or reads out of bounds on a corrupt device.
+MetadataInspection inspect_metadata(store::BlockStore& device);
 
 }  // namespace vlunfs::meta

@@ -63,6 +63,7 @@ struct LunInfo {
   uint64_t total_chunks = 0;  // 0 while no allocator exists
   uint64_t free_chunks = 0;
   int lun_index = -1;         // slot in the AFU LUN table, once placed
+  unsigned port_sel = 0;      // ports the LUN is reachable on (LXT entries carry them)
 };
 
 class Driver {
@@ -124,6 +125,37 @@ class Driver {
   std::error_code synchronize_cache(Lun& lun);
   // Chunk references of one chunk (0 = free), for checks and fsck.
   unsigned chunk_references(const Lun& lun, uint64_t aun) const;
+
+  // ---- copy-on-write sharing and thin vLUNs (extensions) ----
+  // The driver never uses the LXT permission bits (pitfall 18); a caller that shares chunks maps
+  // them without W, the AFU faults a write with LXT_RW_PERM, and the caller remaps.
+  //
+  // The zero chunk: always zero, mapped read-only by the unwritten chunks of thin vLUNs. It is
+  // taken out of the allocator for good and is never freed, shared-counted or zeroed again.
+  std::error_code set_zero_chunk(Lun& lun, uint64_t aun);
+  // ba_alloc of one chunk outside a resize (ENOSPC when none is free).
+  Result<uint64_t> alloc_chunk(Lun& lun);
+  // ba_clone: one more owner; false when the chunk is free or already has 256 owners.
+  bool share_chunk(Lun& lun, uint64_t aun);
+  // ba_free of one reference; the last owner's chunk is zeroed first when zero_if_last.
+  void drop_chunk(Lun& lun, uint64_t aun, bool zero_if_last);
+  // Copies a whole chunk's blocks with READ(16)/WRITE(16) through the master (LUN-id mode).
+  std::error_code copy_chunk(Lun& lun, uint64_t from_aun, uint64_t to_aun);
+  // Replaces LXT entries [first, first + entries.size()) of a vLUN in place (one 64-bit store
+  // each), then a heavyweight SYNC: no command still runs under an old entry when this returns.
+  std::error_code remap_lxt(Lun& lun, uint64_t context_id, uint64_t rsrc_handle, uint64_t first,
+                            std::span<const uint64_t> entries, const Caller& who = Caller::current());
+  // Appends entries to a vLUN's LXT without allocating (thin growth maps the zero chunk),
+  // published as a grow (spec §4.4), then a lightweight SYNC.
+  std::error_code extend_lxt(Lun& lun, uint64_t context_id, uint64_t rsrc_handle,
+                             std::span<const uint64_t> entries, const Caller& who = Caller::current());
+  // Zeroes every free chunk (WRITE SAME through the master): after a crash, chunks taken and
+  // written without a durable record are free again and must read as zeros.
+  std::error_code zero_free_chunks(Lun& lun);
+  // What the kernel does when a process's last adapter fd closes: every context it owned is
+  // detached and its handles released. The simulated AFU lives in the process's memory, so a
+  // forked child that cloned its parent's contexts (VLUN_CLONE) calls this for the parent.
+  void process_exited(pid_t pid);
 
   struct Impl;
 

@@ -101,6 +101,18 @@ std::string ControlSocket::handle(const std::string& command) {
     PoolStats p = fs_.pool_stats();
     out << "chunk_bytes " << p.chunk_bytes << "\ntotal_chunks " << p.total_chunks << "\nfree_chunks "
         << p.free_chunks << "\nfiles " << p.files << "\ninodes " << p.inodes << '\n';
+  } else if (command.rfind("clone ", 0) == 0 || command.rfind("snapshot ", 0) == 0) {
+    // "clone SRC DST" / "snapshot SRC DST", paths from the mount's root, tab separated.
+    bool snapshot = command[0] == 's';
+    std::string args = command.substr(snapshot ? 9 : 6);
+    auto tab = args.find('\t');
+    if (tab == std::string::npos) return "error: usage: clone SRC<TAB>DST\n";
+    auto ec = fs_.clone_file(args.substr(0, tab), args.substr(tab + 1), snapshot);
+    out << (ec ? "error: " + ec.message() : std::string("ok")) << '\n';
+  } else if (command.rfind("thin ", 0) == 0 || command.rfind("thick ", 0) == 0) {
+    bool thin = command[1] == 'h' && command[2] == 'i';
+    auto ec = fs_.set_thin(command.substr(thin ? 5 : 6), thin);
+    out << (ec ? "error: " + ec.message() : std::string("ok")) << '\n';
   } else if (command == "sync") {
     auto ec = fs_.sync_all();
     out << (ec ? "error: " + ec.message() : std::string("ok")) << '\n';

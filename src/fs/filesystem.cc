@@ -92,6 +92,9 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store
   }
   fs->meta_ = std::move(meta).value();
   fs->geometry_ = fs->meta_->geometry();
+  // Every mount leaves a record in the journal and a clean unmount ends with a checkpoint that
+  // empties it: records at mount mean the last daemon stopped without unmounting.
+  fs->unclean_ = report.records_replayed > 0;
   for (const std::string& p : report.problems) log_warning("%s: %s", name.c_str(), p.c_str());
   if (report.fell_back) log_warning("%s: the newest metadata was unusable; mounted the previous checkpoint", name.c_str());
   fs->data_lun_ = store::make_region_store(*fs->device_, fs->geometry_.data_offset, fs->geometry_.data_bytes,
@@ -113,8 +116,25 @@ std::error_code Filesystem::start(std::string* why) {
     return ec;
   }
   pinned_ = true;
+  vlun::LunInfo info = driver_->lun_info(*lun_);
+  lun_index_ = static_cast<unsigned>(info.lun_index);
+  port_sel_ = info.port_sel;
+  // The data area's last chunk is the zero chunk (docs/format.md): never allocated, never written.
+  zero_aun_ = info.total_chunks - 1;
+  if (auto ec = driver_->set_zero_chunk(*lun_, zero_aun_)) {
+    *why = "cannot reserve the zero chunk: " + ec.message();
+    return ec;
+  }
   std::unique_lock lock(ns_mu_);
   meta::Namespace& ns = meta_->ns();
+  for (auto& [ino, inode] : ns.inodes) {
+    for (uint64_t e : inode.lxt) {
+      if (maps_zero(e) && (e & sisl::LXT_PERM_WRITE)) {
+        *why = "inode " + std::to_string(ino) + " maps the zero chunk writable; run vlunctl fsck";
+        return errno_error(EUCLEAN);
+      }
+    }
+  }
   // The allocator is rebuilt from the chunk maps alone (design decision 3).
   for (auto& [ino, inode] : ns.inodes) {
     if (file_type(inode.mode) != S_IFREG || inode.lxt.empty()) continue;
@@ -132,14 +152,32 @@ std::error_code Filesystem::start(std::string* why) {
       *why = "cannot open the vLUN of inode " + std::to_string(ino) + ": " + file.error().message();
       return file.error();
     }
+    file.value()->thin = inode.flags & meta::INODE_FLAG_THIN;
+    file.value()->read_only = inode.flags & meta::INODE_FLAG_READONLY;
     if (inode.nlink == 0) orphans.push_back(ino);
   }
   started_ = true;
-  // Files unlinked while open when the daemon last stopped: nobody can have them open now.
   std::vector<uint64_t> seqs;
+  if (!options_.read_only) {
+    if (unclean_) {
+      // After a crash, chunks may have been taken and written (a copy-on-write copy, a grow)
+      // without their record reaching the journal: they are free again and must read as zeros.
+      if (auto ec = driver_->zero_free_chunks(*lun_)) log_warning("zeroing free chunks after a crash: %s", ec.message().c_str());
+    }
+    // Marks this mount in the journal (a no-op change of the root).
+    meta::SetAttrRecord mark;
+    mark.ino = meta::ROOT_INO;
+    if (auto seq = commit(mark)) seqs.push_back(seq.value());
+  }
+  // Files unlinked while open when the daemon last stopped: nobody can have them open now.
   for (uint64_t ino : orphans) maybe_free_locked(ino, &seqs);
   lock.unlock();
-  if (!seqs.empty()) (void)durable(seqs.back());
+  if (!seqs.empty()) {
+    if (auto ec = durable(seqs.back())) {
+      *why = "cannot write the metadata journal: " + ec.message();
+      return ec;
+    }
+  }
   return {};
 }
 
@@ -235,10 +273,11 @@ Attr Filesystem::attr_of(const meta::Inode& inode) const {
   int64_t mtime = inode.mtime_ns;
   if (file_type(inode.mode) == S_IFREG) {
     auto it = vluns_.find(inode.ino);
-    uint64_t chunks = inode.lxt.size();
+    // Provisioned chunks: the zero chunk a thin vLUN maps for unwritten space takes no room.
+    uint64_t chunks = static_cast<uint64_t>(
+        std::count_if(inode.lxt.begin(), inode.lxt.end(), [&](uint64_t e) { return !maps_zero(e); }));
     if (it != vluns_.end()) {
       st.st_size = static_cast<off_t>(it->second->size.load());
-      chunks = it->second->chunks.load();
       if (it->second->size_dirty) mtime = std::max(mtime, it->second->mtime_ns.load());
     }
     st.st_blocks = static_cast<blkcnt_t>(chunks * geometry_.chunk_bytes() / 512);
@@ -333,6 +372,9 @@ void Filesystem::maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs) {
   auto it = vluns_.find(ino);
   if (it != vluns_.end()) {
     if (it->second->opens > 0) return;  // freed at the last release
+    // The name's removal must be durable before RELEASE zeroes the chunks: a crash in between
+    // would leave the file in place with its data gone. (If the flush fails, the next mount frees it.)
+    if (!seqs->empty() && durable(seqs->back())) return;
     if (auto ec = release_vlun_locked(ino)) {
       log_error("inode %llu: RELEASE failed (%s); its chunks stay allocated until the next mount",
                 static_cast<unsigned long long>(ino), ec.message().c_str());
@@ -397,6 +439,16 @@ Result<Attr> Filesystem::make_node(uint64_t parent, const std::string& name, uin
   if (!seq) {
     if (file) (void)release_vlun_locked(rec.ino);
     return seq.error();
+  }
+  if (file && options_.thin) {
+    meta::SetAttrRecord flags;
+    flags.ino = rec.ino;
+    flags.valid = meta::SET_FLAGS;
+    flags.flags = meta::INODE_FLAG_THIN;
+    if (auto s2 = commit(flags)) {
+      seq = s2;
+      file->thin = true;
+    }
   }
   Attr attr = attr_of(*ns.find(rec.ino));
   lock.unlock();
@@ -529,6 +581,7 @@ Result<Attr> Filesystem::setattr(uint64_t ino, const struct stat& attr, int to_s
       file = it->second.get();
     }
     if (attr.st_size < 0) return errno_error(EINVAL);
+    if (file->read_only) return errno_error(EPERM);  // a snapshot keeps its size
     std::unique_lock io(file->io_mu);
     auto r = resize_locked(file, static_cast<uint64_t>(attr.st_size), false);
     if (!r) return r.error();
@@ -593,12 +646,35 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   const uint64_t old_chunks = file->chunks;
   uint64_t want = keep_size_chunks_only ? std::max(old_chunks, (new_size + chunk_bytes - 1) / chunk_bytes)
                                         : (new_size + chunk_bytes - 1) / chunk_bytes;
-  if (new_size > (uint64_t{1} << 62) || want > UINT32_MAX) return errno_error(EFBIG);
+  if (new_size > (uint64_t{1} << 62) || want > meta::max_lxt_entries(geometry_)) return errno_error(EFBIG);
   const uint64_t final_size = keep_size_chunks_only ? old_size : new_size;
+  // Bytes between the old end and the new one read as zeros, whatever the chunk held before (a
+  // shrink leaves stale bytes past the end; new chunks are zero already). Zeroed and flushed
+  // before the new size is journaled: no power cut may keep the size and lose the zeros.
+  if (final_size > old_size && std::min(final_size, old_chunks * chunk_bytes) > old_size) {
+    if (auto ec = zero_bytes(file, old_size, std::min(final_size, old_chunks * chunk_bytes) - old_size)) return ec;
+    if (driver_->synchronize_cache(*lun_)) return errno_error(EIO);
+  }
   auto* slot = static_cast<ContextSlot*>(file->ctx);
   std::unique_lock lock(ns_mu_);
   std::vector<uint64_t> lxt;
-  if (want != old_chunks) {
+  uint64_t committed = 0;  // a shrink's record, journaled before the chunks go
+  if (want > old_chunks && file->thin) {
+    // Thin: new chunks map the zero chunk read-only; a first write allocates (make_writable).
+    std::vector<uint64_t> zeros(want - old_chunks, zero_entry());
+    if (auto ec = driver_->extend_lxt(*lun_, slot->cookie, file->rsrc_handle, zeros)) return ec;
+    lxt.assign(old_chunks, 0);
+    lxt.insert(lxt.end(), zeros.begin(), zeros.end());
+  } else if (want != old_chunks) {
+    if (want < old_chunks) {
+      // A shrink is durable before VLUN_RESIZE zeroes the chunks it gives back: a crash in
+      // between must not leave the old size with a zeroed tail.
+      auto cut = commit(meta::ResizeRecord{file->ino, final_size, static_cast<uint32_t>(want),
+                                           static_cast<uint32_t>(want), {}, now_ns()});
+      if (!cut) return cut.error();
+      if (auto ec = durable(cut.value())) return ec;
+      committed = cut.value();
+    }
     if (want > old_chunks) {
       // All-or-nothing: VLUN_RESIZE grows best effort (pitfall 4); a file never does.
       if (driver_->lun_info(*lun_).free_chunks < want - old_chunks) return errno_error(ENOSPC);
@@ -636,9 +712,15 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   if (want > old_chunks) rec.entries.assign(lxt.begin() + static_cast<std::ptrdiff_t>(old_chunks), lxt.end());
   rec.time_ns = now_ns();
   if (file->size_dirty) rec.time_ns = std::max(rec.time_ns, file->mtime_ns.load());
-  auto seq = commit(rec);
+  auto seq = committed ? Result<uint64_t>(committed) : commit(rec);
   if (!seq) {
-    if (want != old_chunks) {
+    if (want > old_chunks && file->thin) {
+      dk_cxlflash_resize back{};
+      back.context_id = slot->cookie;
+      back.rsrc_handle = file->rsrc_handle;
+      back.req_size = req_size_for_chunks(old_chunks, geometry_);
+      (void)driver_->vlun_resize(*lun_, back);
+    } else if (want != old_chunks) {
       // The journal refused the change: give the chunks back so memory matches the disk.
       dk_cxlflash_resize back{};
       back.context_id = slot->cookie;
@@ -652,14 +734,6 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   file->size = final_size;
   file->size_dirty = false;
   lock.unlock();
-  // Bytes between the old end and the new one read as zeros, whatever the chunk held before
-  // (a shrink leaves stale bytes past the end; new chunks are zero already).
-  if (final_size > old_size) {
-    uint64_t stale_end = std::min(final_size, old_chunks * chunk_bytes);
-    if (stale_end > old_size) {
-      if (auto ec = zero_bytes(file, old_size, stale_end - old_size)) return ec;
-    }
-  }
   return seq.value();
 }
 
@@ -685,7 +759,8 @@ std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out) {
 // ---------------------------------------------------------------------------------------------
 // Data path
 
-std::error_code Filesystem::io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf) {
+std::error_code Filesystem::io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf,
+                               uint64_t* fault_vlba) {
   auto* slot = static_cast<ContextSlot*>(file->ctx);
   const uint32_t bs = geometry_.block_size;
   const unsigned shift = geometry_.chunk_shift;
@@ -697,6 +772,12 @@ std::error_code Filesystem::io(FileVlun* file, bool write, uint64_t vlba, uint64
     uint64_t n = std::min({nblocks, chunk_end - vlba, max_blocks});
     afu::rw16(*slot->queue, cmd, slot->ctxid, static_cast<uint32_t>(file->rsrc_handle), write, vlba,
               static_cast<uint32_t>(n), bs, buf);
+    if (cmd.sa.ioasc != sisl::SISL_IOASC_GOOD_COMPLETION && write && fault_vlba &&
+        cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_LXT_RW_PERM) {
+      // A shared or zero chunk: the caller breaks the share and retries from here.
+      *fault_vlba = vlba;
+      return errno_error(EAGAIN);
+    }
     if (cmd.sa.ioasc != sisl::SISL_IOASC_GOOD_COMPLETION) {
       log_error("inode %llu: %s of %llu blocks at vLBA %llu failed: afu_rc 0x%02x scsi_rc 0x%02x fc_rc 0x%02x sense key 0x%x",
                 static_cast<unsigned long long>(file->ino), write ? "WRITE(16)" : "READ(16)",
@@ -714,39 +795,68 @@ std::error_code Filesystem::io(FileVlun* file, bool write, uint64_t vlba, uint64
   return {};
 }
 
+// Zeroes a byte range of a file (caller holds io_mu exclusively). Chunk by chunk: the zero
+// chunk is zero already; a shared chunk is made private first, since WRITE SAME through the
+// master bypasses the LXT permissions and would zero it for every owner.
 std::error_code Filesystem::zero_bytes(FileVlun* file, uint64_t offset, uint64_t length) {
   const uint32_t bs = geometry_.block_size;
-  uint64_t end = offset + length;
-  uint64_t first_full = (offset + bs - 1) / bs * bs;
-  uint64_t last_full = end / bs * bs;
+  const uint64_t chunk_bytes = geometry_.chunk_bytes();
   std::byte* block = bounce_buffer(bs);
   if (!block) return errno_error(ENOMEM);
-  auto partial = [&](uint64_t block_start, uint64_t from, uint64_t to) -> std::error_code {
-    std::lock_guard rmw(file->rmw_mu);
-    if (auto ec = io(file, false, block_start / bs, 1, block)) return ec;
-    std::memset(block + (from - block_start), 0, to - from);
-    return io(file, true, block_start / bs, 1, block);
-  };
-  if (first_full > last_full) return partial(offset / bs * bs, offset, end);  // inside one block
-  if (offset < first_full) {
-    if (auto ec = partial(first_full - bs, offset, first_full)) return ec;
-  }
-  if (last_full > first_full) {
-    auto* slot = static_cast<ContextSlot*>(file->ctx);
-    if (auto ec = driver_->zero_range(*lun_, slot->cookie, file->rsrc_handle, first_full / bs,
-                                      (last_full - first_full) / bs)) {
-      return ec;
+  const uint64_t end = offset + length;
+  for (uint64_t pos = offset; pos < end;) {
+    const uint64_t c = pos / chunk_bytes;
+    const uint64_t piece_end = std::min(end, (c + 1) * chunk_bytes);
+    uint64_t entry;
+    {
+      std::shared_lock lock(ns_mu_);
+      const meta::Inode* inode = meta_->ns().find(file->ino);
+      if (!inode || c >= inode->lxt.size()) return errno_error(EIO);
+      entry = inode->lxt[c];
     }
+    if (maps_zero(entry)) {
+      pos = piece_end;
+      continue;
+    }
+    if (!(entry & sisl::LXT_PERM_WRITE)) {
+      if (auto ec = make_writable(file, c)) return ec;
+    }
+    const uint64_t first_full = (pos + bs - 1) / bs * bs;
+    const uint64_t last_full = piece_end / bs * bs;
+    auto partial = [&](uint64_t block_start, uint64_t from, uint64_t to) -> std::error_code {
+      std::lock_guard rmw(file->rmw_mu);
+      if (auto ec = io(file, false, block_start / bs, 1, block)) return ec;
+      std::memset(block + (from - block_start), 0, to - from);
+      return io(file, true, block_start / bs, 1, block);
+    };
+    if (first_full > last_full) {
+      if (auto ec = partial(pos / bs * bs, pos, piece_end)) return ec;  // inside one block
+    } else {
+      if (pos < first_full) {
+        if (auto ec = partial(first_full - bs, pos, first_full)) return ec;
+      }
+      if (last_full > first_full) {
+        auto* slot = static_cast<ContextSlot*>(file->ctx);
+        if (auto ec = driver_->zero_range(*lun_, slot->cookie, file->rsrc_handle, first_full / bs,
+                                          (last_full - first_full) / bs)) {
+          return ec;
+        }
+      }
+      if (piece_end > last_full) {
+        if (auto ec = partial(last_full, last_full, piece_end)) return ec;
+      }
+    }
+    pos = piece_end;
   }
-  if (end > last_full && last_full >= first_full) return partial(last_full, last_full, end);
   return {};
 }
 
-Result<FileVlun*> Filesystem::open_file(uint64_t ino) {
+Result<FileVlun*> Filesystem::open_file(uint64_t ino, bool for_write) {
   std::unique_lock lock(ns_mu_);
   const meta::Inode* inode = meta_->ns().find(ino);
   if (!inode) return errno_error(ENOENT);
   if (file_type(inode->mode) != S_IFREG) return errno_error(EISDIR);
+  if (for_write && (inode->flags & meta::INODE_FLAG_READONLY)) return errno_error(EROFS);
   auto it = vluns_.find(ino);
   if (it == vluns_.end()) return errno_error(EIO);
   it->second->opens++;
@@ -827,7 +937,9 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
   const bool aligned = offset % bs == 0 && len % bs == 0;
   if (aligned && reinterpret_cast<uintptr_t>(data.data()) % 16 == 0) {
     // Zero copy: the AFU reads straight from the request buffer.
-    if (auto ec = io(file, true, first, last - first, const_cast<std::byte*>(data.data()))) return ec;
+    if (auto ec = write_blocks(file, first, last - first, const_cast<std::byte*>(data.data()), shared, exclusive)) {
+      return ec;
+    }
   } else {
     std::byte* buf = bounce_buffer((last - first) * bs);
     if (!buf) return errno_error(ENOMEM);
@@ -843,7 +955,7 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
       }
     }
     std::memcpy(buf + (offset - first * bs), data.data(), len);
-    if (auto ec = io(file, true, first, last - first, buf)) return ec;
+    if (auto ec = write_blocks(file, first, last - first, buf, shared, exclusive)) return ec;
   }
   file->mtime_ns = now_ns();
   file->size_dirty = true;
@@ -896,6 +1008,34 @@ std::error_code Filesystem::fallocate(FileVlun* file, int mode, uint64_t offset,
       }
     }
     uint64_t zend = std::min(end, limit);
+    if (zend > offset && (mode & FALLOC_FL_PUNCH_HOLE) && file->thin) {
+      // Thin: whole chunks of the hole go back to the pool; the edges are zeroed in place.
+      const uint64_t cb = geometry_.chunk_bytes();
+      uint64_t first = (offset + cb - 1) / cb;
+      uint64_t last = std::min(zend / cb, file->chunks.load());
+      if (zend == file->size && zend % cb != 0) last = std::min((zend + cb - 1) / cb, file->chunks.load());
+      // The edges: zeroed in place, and a chunk whose punches now cover it goes back too.
+      auto edge = [&](uint64_t from, uint64_t to) -> std::error_code {
+        if (to <= from) return {};
+        if (auto ec = zero_bytes(file, from, to - from)) return ec;
+        uint64_t c = from / cb;
+        if (c < file->chunks && note_trim(file, c, from - c * cb, to - c * cb)) return punch_chunks(file, c, 1);
+        return {};
+      };
+      if (last > first) {
+        if (auto ec = edge(offset, first * cb)) return ec;
+        if (auto ec = punch_chunks(file, first, last - first)) return ec;
+        if (auto ec = edge(last * cb, zend)) return ec;
+      } else {
+        // Within one or two chunks: each piece is an edge.
+        for (uint64_t pos = offset; pos < zend;) {
+          uint64_t piece_end = std::min(zend, (pos / cb + 1) * cb);
+          if (auto ec = edge(pos, piece_end)) return ec;
+          pos = piece_end;
+        }
+      }
+      zend = offset;  // done
+    }
     if (zend > offset) {
       if (auto ec = zero_bytes(file, offset, zend - offset)) return ec;
     }
@@ -910,10 +1050,18 @@ Result<uint64_t> Filesystem::lseek(FileVlun* file, uint64_t offset, int whence) 
   std::shared_lock io(file->io_mu);
   const uint64_t size = file->size;
   if (offset >= size) return errno_error(ENXIO);
-  // A thick vLUN is data up to its size; the one hole is at the end.
-  if (whence == SEEK_DATA) return offset;
+  // Chunks mapped to the zero chunk (unwritten parts of a thin vLUN) are holes; so is the end.
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return errno_error(EINVAL);
+  const uint64_t cb = geometry_.chunk_bytes();
+  std::shared_lock lock(ns_mu_);
+  const meta::Inode* inode = meta_->ns().find(file->ino);
+  if (!inode) return errno_error(ENOENT);
+  for (uint64_t c = offset / cb; c * cb < size; ++c) {
+    bool hole = c >= inode->lxt.size() || maps_zero(inode->lxt[c]);
+    if (hole == (whence == SEEK_HOLE)) return std::max(offset, c * cb);
+  }
   if (whence == SEEK_HOLE) return size;
-  return errno_error(EINVAL);
+  return errno_error(ENXIO);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -939,7 +1087,7 @@ PoolStats Filesystem::pool_stats() {
   PoolStats p;
   p.chunk_bytes = geometry_.chunk_bytes();
   vlun::LunInfo info = driver_->lun_info(*lun_);
-  p.total_chunks = info.total_chunks;
+  p.total_chunks = info.total_chunks - 1;  // less the zero chunk, which nobody can be given
   p.free_chunks = info.free_chunks;
   std::shared_lock lock(ns_mu_);
   p.files = vluns_.size();

@@ -20,6 +20,7 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -31,6 +32,7 @@ namespace vlunfs::fs {
 
 struct MountOptions {
   bool read_only = false;
+  bool thin = false;  // new files are thin: unwritten chunks map the zero chunk until written
 };
 
 struct Attr {
@@ -105,7 +107,7 @@ class Filesystem {
   Result<Attr> setattr(uint64_t ino, const struct stat& attr, int to_set, FileVlun* open_file);
 
   // ---- open files and data ----
-  Result<FileVlun*> open_file(uint64_t ino);
+  Result<FileVlun*> open_file(uint64_t ino, bool for_write = false);
   void release_file(FileVlun* file);
   // Reads up to out.size() bytes at offset; returns how many (0 at or past EOF).
   Result<size_t> read(FileVlun* file, uint64_t offset, std::span<std::byte> out);
@@ -118,6 +120,19 @@ class Filesystem {
   PoolStats pool_stats();
   std::vector<VlunReport> report();
   std::error_code sync_all();
+
+  // ---- sharing (sharing.cc) ----
+  // copy_file_range: whole chunks at the same offset within a chunk on both sides are shared
+  // (reference counted, mapped without W so a write faults and copies); the rest is copied.
+  Result<size_t> copy_range(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out, uint64_t length);
+  // A new file DST (path from the mount's root) sharing every chunk of SRC; a snapshot is
+  // read-only (EROFS on open for writing, EPERM on truncate) and removable with rm.
+  std::error_code clone_file(const std::string& src_path, const std::string& dst_path, bool snapshot);
+  // Makes an empty file thin (or thick again).
+  std::error_code set_thin(const std::string& path, bool thin);
+  // In a forked child: clone every context of the parent (VLUN_CLONE, spec §6) and carry on
+  // with the same resource handles; the parent's contexts are then torn down.
+  std::error_code adopt_parent_contexts(std::string* why);
 
   uint32_t block_size() const { return geometry_.block_size; }
   // A good I/O size for the data path (st_blksize).
@@ -151,7 +166,26 @@ class Filesystem {
   // file->io_mu exclusively.
   Result<uint64_t> resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only);
   std::error_code persist_size(FileVlun* file, uint64_t* seq);
-  std::error_code io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf);
+  // One READ(16)/WRITE(16) per chunk piece. A write that faults on a read-only LXT entry
+  // (copy-on-write share, thin zero chunk) stops there with EAGAIN and *fault_vlba set.
+  std::error_code io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf,
+                     uint64_t* fault_vlba = nullptr);
+  // Writes with the file's io_mu held (shared or exclusive), breaking shares on a write fault.
+  std::error_code write_blocks(FileVlun* file, uint64_t vlba, uint64_t nblocks, std::byte* buf,
+                               std::shared_lock<std::shared_mutex>& shared, std::unique_lock<std::shared_mutex>& exclusive);
+  // Gives the file a writable entry for chunk `index`: a fresh chunk for the zero chunk, the
+  // W bit for a chunk it alone owns, else a private copy (allocate, copy, remap, journal).
+  // Caller holds file->io_mu exclusively.
+  std::error_code make_writable(FileVlun* file, uint64_t index);
+  std::error_code punch_chunks(FileVlun* file, uint64_t first, uint64_t count);  // thin: give back
+  // Records a punched range of one chunk; true once punches cover the whole chunk.
+  bool note_trim(FileVlun* file, uint64_t chunk, uint64_t from, uint64_t to);
+  Result<size_t> copy_bytes(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out, uint64_t length);
+  Result<uint64_t> share_chunks_locked(FileVlun* src, uint64_t src_index, FileVlun* dst, uint64_t dst_index,
+                                       uint64_t count, uint64_t dst_new_size);
+  uint64_t zero_entry() const;
+  bool maps_zero(uint64_t entry) const;
+  Result<uint64_t> resolve_path(const std::string& path) const;  // caller holds ns_mu_
   std::error_code zero_bytes(FileVlun* file, uint64_t offset, uint64_t length);
 
   std::string device_path_;
@@ -165,6 +199,10 @@ class Filesystem {
   vlun::Lun* lun_ = nullptr;
   bool started_ = false;
   bool pinned_ = false;
+  bool unclean_ = false;        // the journal held records at mount: the last stop was a crash
+  uint64_t zero_aun_ = 0;       // the data area's last chunk: always zero (thin vLUNs map it)
+  unsigned lun_index_ = 0;
+  unsigned port_sel_ = 0;
 
   mutable std::shared_mutex ns_mu_;
   std::vector<std::unique_ptr<ContextSlot>> contexts_;           // guarded by ns_mu_
@@ -184,7 +222,14 @@ class FileVlun {
   std::atomic<bool> size_dirty{false};  // size/mtime changed by writes, not yet journaled
   std::atomic<int64_t> mtime_ns{0};
   int opens = 0;              // guarded by Filesystem::ns_mu_
-  bool read_only = false;
+  std::atomic<bool> thin{false};       // unwritten chunks map the zero chunk
+  // Thin vLUNs: byte ranges of each chunk punched since it was last written. Discards arrive in
+  // pieces smaller than a chunk (ext4 trims per 128 MiB block group); once they cover a whole
+  // chunk it goes back to the pool. Memory only: best effort across remounts.
+  std::mutex trim_mu;
+  std::atomic<bool> has_trims{false};
+  std::map<uint64_t, std::map<uint64_t, uint64_t>> trimmed;  // chunk -> {start -> end}
+  std::atomic<bool> read_only{false};  // a snapshot
 };
 
 }  // namespace vlunfs::fs

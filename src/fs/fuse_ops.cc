@@ -4,6 +4,7 @@
 
 #include "fs/filesystem.h"
 
+#include <fcntl.h>
 #include <sys/file.h>
 
 #include <cstdlib>
@@ -99,7 +100,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* 
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = fs_of(req).open_file(ino);
+  auto r = fs_of(req).open_file(ino, (fi->flags & O_ACCMODE) != O_RDONLY);
   if (!r) return reply_error(req, r.error());
   fi->fh = reinterpret_cast<uint64_t>(r.value());
   if (fuse_reply_open(req, fi) != 0) fs_of(req).release_file(r.value());
@@ -217,6 +218,16 @@ void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info*
   fuse_reply_lseek(req, static_cast<off_t>(r.value()));
 }
 
+void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t, off_t off_out,
+                        fuse_file_info* fi_out, size_t len, int flags) {
+  if (flags != 0) return (void)fuse_reply_err(req, EINVAL);
+  if (off_in < 0 || off_out < 0) return (void)fuse_reply_err(req, EINVAL);
+  auto r = fs_of(req).copy_range(file_of(fi_in), static_cast<uint64_t>(off_in), file_of(fi_out),
+                                 static_cast<uint64_t>(off_out), len);
+  if (!r) return reply_error(req, r.error());
+  fuse_reply_write(req, r.value());
+}
+
 const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops ops{};
   ops.init = op_init;
@@ -246,6 +257,7 @@ const fuse_lowlevel_ops kOps = [] {
   ops.create = op_create;
   ops.fallocate = op_fallocate;
   ops.lseek = op_lseek;
+  ops.copy_file_range = op_copy_file_range;
   // No getxattr/setxattr: without them the kernel stops asking for security.capability on
   // every write (ENOSYS is remembered).
   return ops;

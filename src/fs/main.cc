@@ -24,14 +24,16 @@ namespace {
 struct Config {
   char* device = nullptr;
   int read_only = 0;
+  int thin = 0;
   int show_help = 0;
   int show_version = 0;
 };
 
-enum { KEY_RO = 1 };
+enum { KEY_RO = 1, KEY_THIN = 2 };
 
 const fuse_opt kOptions[] = {
     FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("thin", KEY_THIN),
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -46,6 +48,10 @@ int keep_option(void* data, const char* arg, int key, fuse_args*) {
     return 0;  // ours: the device
   }
   if (key == KEY_RO) conf->read_only = 1;  // and kept: the kernel mount is read-only too
+  if (key == KEY_THIN) {
+    conf->thin = 1;
+    return 0;  // ours alone
+  }
   return 1;
 }
 
@@ -61,6 +67,8 @@ void usage(const char* prog) {
       "  -d                 debug: foreground, print every FUSE request\n"
       "  -s                 serve requests on one thread\n"
       "  -o ro              read-only mount\n"
+      "  -o thin            new files are thin: chunks are allocated on first write, so a vLUN\n"
+      "                     may be larger than the flash (ENOSPC comes at write time)\n"
       "  -o allow_other     let other users reach the mount (needs user_allow_other for non-root)\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
@@ -102,6 +110,7 @@ int main(int argc, char* argv[]) {
 
   MountOptions mount_options;
   mount_options.read_only = conf.read_only != 0;
+  mount_options.thin = conf.thin != 0;
   std::string why;
   auto opened = Filesystem::open(device, mount_options, &why);
   if (!opened) {
@@ -109,6 +118,12 @@ int main(int argc, char* argv[]) {
     return 1;
   }
   std::unique_ptr<Filesystem> fs = std::move(opened).value();
+  // The AFU context is attached here, before the daemon detaches; the daemon process then
+  // clones it (VLUN_CLONE, spec §6) and carries on with the same resource handles.
+  if (auto ec = fs->start(&why)) {
+    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
+    return 1;
+  }
 
   // Permission checks by the kernel; the device's name in /proc/mounts.
   fuse_opt_add_arg(&args, "-odefault_permissions");
@@ -122,9 +137,9 @@ int main(int argc, char* argv[]) {
     return 1;
   }
 
-  // Daemonize by hand rather than with fuse_daemonize(): the child attaches the AFU context (a
-  // context belongs to the process that attached it), and the parent waits to report whether
-  // that worked, so a failed start is seen on the terminal, not only in syslog.
+  // Daemonize by hand rather than with fuse_daemonize(): the child must clone the parent's AFU
+  // contexts (a context belongs to the process that attached it, pitfall 21), and the parent
+  // waits to report whether that worked, so a failure is seen on the terminal, not in syslog.
   int report_fd = -1;
   if (!opts.foreground) {
     int pipefd[2];
@@ -163,12 +178,13 @@ int main(int argc, char* argv[]) {
                 "could deadlock under heavy memory pressure", std::strerror(errno));
   }
 
-  if (auto ec = fs->start(&why)) {
-    report(why);
-    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
-    fuse_session_unmount(se);
-    fuse_session_destroy(se);
-    return 1;
+  if (!opts.foreground) {
+    if (auto ec = fs->adopt_parent_contexts(&why)) {
+      report(why);
+      fuse_session_unmount(se);
+      fuse_session_destroy(se);
+      return 1;
+    }
   }
   ControlSocket control(*fs, canonical);
   if (!control.listening()) log_warning("control socket for %s unavailable; vlunctl ls will not work", canonical);

@@ -30,12 +30,12 @@ std::string copy_name(int copy) {
 }
 
 // Limits that depend on the geometry rather than on the namespace; append() and replay both check
-// them, so the live store and a remount agree on what is valid. An LXT cannot have more entries
-// than the device has chunks (spec: the driver's only limit on lxt_cnt is the free chunks), and a
-// record claiming more must not make replay allocate it.
+// them, so the live store and a remount agree on what is valid. A thick LXT cannot have more
+// entries than the device has chunks, but a thin one maps unwritten chunks to the zero chunk, so
+// the bound is the overcommit limit; a record claiming more must not make replay allocate it.
 std::error_code check_limits(const Geometry& g, const Record& record) {
   if (const auto* resize = std::get_if<ResizeRecord>(&record)) {
-    if (resize->lxt_count > g.data_chunks()) return errno_error(EFBIG);
+    if (resize->lxt_count > max_lxt_entries(g)) return errno_error(EFBIG);
   }
   return {};
 }

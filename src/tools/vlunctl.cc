@@ -44,6 +44,45 @@ int ask_daemon(const std::string& mountpoint, const std::string& command) {
   return answer.rfind("error:", 0) == 0 ? 1 : 0;
 }
 
+// The vlunfs mount holding a path (the longest fuse.vlunfs mountpoint that prefixes it), and
+// the path relative to that mount's root.
+bool locate(const std::string& path, bool may_not_exist, std::string* mount, std::string* rel) {
+  std::string full;
+  if (!canonical(path, &full)) {
+    if (!may_not_exist) return false;
+    auto slash = path.find_last_of('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    if (!canonical(dir, &full)) return false;
+    full += "/" + path.substr(slash == std::string::npos ? 0 : slash + 1);
+  }
+  FILE* f = std::fopen("/proc/self/mounts", "r");
+  if (!f) return false;
+  char dev[4096], dir[4096], type[256];
+  mount->clear();
+  while (std::fscanf(f, "%4095s %4095s %255s %*[^\n]", dev, dir, type) == 3) {
+    std::string d = dir, t = type;
+    if (t != "fuse.vlunfs") continue;
+    if ((full == d || full.rfind(d == "/" ? d : d + "/", 0) == 0) && d.size() > mount->size()) *mount = d;
+  }
+  std::fclose(f);
+  if (mount->empty()) return false;
+  *rel = full.substr(mount->size());
+  return true;
+}
+
+int clone_command(const std::string& src, const std::string& dst, const char* verb) {
+  std::string m1, r1, m2, r2;
+  if (!locate(src, false, &m1, &r1)) {
+    std::fprintf(stderr, "vlunctl: %s is not a file on a vlunfs mount\n", src.c_str());
+    return 1;
+  }
+  if (!locate(dst, true, &m2, &r2) || m1 != m2) {
+    std::fprintf(stderr, "vlunctl: %s must be on the same vlunfs mount as %s\n", dst.c_str(), src.c_str());
+    return 1;
+  }
+  return ask_daemon(m1, std::string(verb) + " " + r1 + "\t" + r2);
+}
+
 int info_image(const std::string& image) {
   store::FileStoreOptions fo;
   fo.block_size = 512;
@@ -103,9 +142,38 @@ int main(int argc, char** argv) {
   bool repair = false;
   auto* fsck_cmd = app.add_subcommand("fsck", "check an unmounted vlunfs device (exit 0 clean, 1 fixed, 4 errors left, 8 failure)");
   fsck_cmd->add_option("IMAGE", image)->required();
-  fsck_cmd->add_flag("-r,--repair", repair, "fix what can be fixed without guessing (link counts, orphans)");
+  bool progress = false;
+  fsck_cmd->add_flag("-r,--repair", repair,
+                     "fix what can be fixed without guessing (a damaged superblock copy or checkpoint slot, "
+                     "orphans, link counts, parents)");
+  fsck_cmd->add_flag("-p,--progress", progress, "a progress line on stderr (the default on a terminal)");
+
+  std::string src, dst;
+  auto* clone = app.add_subcommand("clone", "DST becomes a copy-on-write clone of SRC: every chunk shared, O(1) in data");
+  clone->add_option("SRC", src)->required();
+  clone->add_option("DST", dst)->required();
+  std::string snap_src, snap_dst;
+  auto* snapshot = app.add_subcommand("snapshot", "DST becomes a read-only clone of SRC (remove it with rm)");
+  snapshot->add_option("SRC", snap_src)->required();
+  snapshot->add_option("DST", snap_dst)->required();
+  std::string thin_path;
+  bool thick = false;
+  auto* thin = app.add_subcommand("thin", "make an empty file thin: chunks allocated on first write");
+  thin->add_option("FILE", thin_path)->required();
+  thin->add_flag("--off", thick, "make it thick again (chunks reserved by truncate)");
 
   CLI11_PARSE(app, argc, argv);
+
+  if (*clone) return clone_command(src, dst, "clone");
+  if (*snapshot) return clone_command(snap_src, snap_dst, "snapshot");
+  if (*thin) {
+    std::string m, r;
+    if (!locate(thin_path, false, &m, &r)) {
+      std::fprintf(stderr, "vlunctl: %s is not a file on a vlunfs mount\n", thin_path.c_str());
+      return 1;
+    }
+    return ask_daemon(m, std::string(thick ? "thick " : "thin ") + r);
+  }
 
   if (*info) {
     struct stat st;
@@ -116,16 +184,18 @@ int main(int argc, char** argv) {
   if (*fsck_cmd) {
     fsck::Options options;
     options.repair = repair;
-    options.progress = isatty(2);
+    options.progress = progress || isatty(2);
     fsck::Report r = fsck::run(image, options);
     for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
     for (const auto& e : r.errors) std::printf("error: %s\n", e.c_str());
     for (const auto& f : r.repairs) std::printf("fixed: %s\n", f.c_str());
-    std::printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks), %llu of %llu chunks mapped (%llu shared): %s\n",
+    std::printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks, %llu orphans), "
+                "%llu of %llu chunks mapped (%llu shared), %llu free: %s\n",
                 image.c_str(), static_cast<unsigned long long>(r.inodes), static_cast<unsigned long long>(r.files),
                 static_cast<unsigned long long>(r.directories), static_cast<unsigned long long>(r.symlinks),
-                static_cast<unsigned long long>(r.chunks_used), static_cast<unsigned long long>(r.chunks_total),
-                static_cast<unsigned long long>(r.chunks_shared),
+                static_cast<unsigned long long>(r.orphans), static_cast<unsigned long long>(r.chunks_used),
+                static_cast<unsigned long long>(r.chunks_total), static_cast<unsigned long long>(r.chunks_shared),
+                static_cast<unsigned long long>(r.chunks_free),
                 r.exit_code == fsck::EXIT_CLEAN ? "clean"
                 : r.exit_code == fsck::EXIT_FIXED ? "errors fixed"
                 : r.exit_code == fsck::EXIT_ERRORS_LEFT ? "ERRORS LEFT"

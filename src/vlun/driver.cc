@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace vlunfs::vlun {
 
@@ -40,16 +42,23 @@ class Lun {
   uint64_t lun_id = 0;
   std::array<uint8_t, 16> wwid{};
   unsigned port_sel = 0;
-  bool superpipe = false;  // guarded by mu
+  // Written by MANAGE_LUN under mu; every other ioctl reads it first, without the LUN lock.
+  std::atomic<bool> superpipe{false};
 
   std::mutex mu;  // the LUN lock: capacity, mode, users, allocator creation and destruction
-  uint64_t max_lba = 0;
-  uint32_t blk_len = 0;
+  // Written under mu by READ CAPACITY (ATTACH, VERIFY); the ioctls read them without it.
+  std::atomic<uint64_t> max_lba{0};
+  std::atomic<uint32_t> blk_len{0};
   LunInfo::Mode mode = LunInfo::Mode::none;
   int users = 0;
-  int lun_index = -1;
+  // Set once, under the driver's lun_table_mu, on the first virtual open; read without it.
+  std::atomic<int> lun_index{-1};
   // Exists while mode is virtual. A handle holds a user, so it outlives every handle's resize.
   std::unique_ptr<ChunkAllocator> blka;
+  // The zero chunk of thin vLUNs (extension): owned for good, never counted, freed or zeroed.
+  std::optional<uint64_t> zero_aun;  // guarded by blka_mu
+
+  bool is_zero(uint64_t aun) const { return zero_aun && *zero_aun == aun; }
   mutable std::mutex blka_mu;  // the allocator mutex (spec §5.3)
 };
 
@@ -59,6 +68,9 @@ struct RhteInfo {
   Lun* lun = nullptr;
   bool write_same = false;
   std::unique_ptr<uint64_t[]> lxt;  // the published LXT array (capacity: whole groups of 8)
+  // Arrays replaced by a grow whose SYNCs all failed: the AFU may still be reading them, so they
+  // live until a later grow's SYNC succeeds or the entry is checked in.
+  std::vector<std::unique_ptr<uint64_t[]>> retired;
 };
 
 struct Context {
@@ -211,8 +223,9 @@ struct Driver::Impl {
     int index;
     if (std::popcount(ports) > 1) {
       index = lun_table_up;
+      // A port with no single-port LUN yet still ends at slot 255.
       for (unsigned p = 0; p < 4; ++p) {
-        if ((ports & (1u << p)) && down.count(p) && down[p] < index) return errno_error(ENOSPC);
+        if ((ports & (1u << p)) && down.try_emplace(p, 255).first->second < index) return errno_error(ENOSPC);
       }
       lun_table_up++;
     } else {
@@ -292,6 +305,10 @@ struct Driver::Impl {
   // Gives one chunk reference back; with write_same, a chunk whose last owner this was is zeroed
   // first, at its own LBAs (pitfall 9 fixed), while it is still allocated so nobody can take it.
   void free_chunk(Lun& lun, uint64_t aun, bool zero) {
+    {
+      std::lock_guard lock(lun.blka_mu);
+      if (lun.is_zero(aun)) return;
+    }
     if (zero) {
       bool last_owner;
       {
@@ -339,9 +356,12 @@ struct Driver::Impl {
         *reached = old + delta;
       }
       std::error_code sync = afu_sync(ctx.ctxid, static_cast<uint32_t>(handle), SISL_AFU_LW_SYNC);
+      if (!sync) info.retired.clear();
       if (sync && old_array) {
         // The AFU may still hold the old table: keep the old array alive rather than risk it.
-        (void)afu_sync(ctx.ctxid, static_cast<uint32_t>(handle), SISL_AFU_HW_SYNC);
+        if (afu_sync(ctx.ctxid, static_cast<uint32_t>(handle), SISL_AFU_HW_SYNC)) {
+          info.retired.push_back(std::move(old_array));
+        }
       }
       return sync ? errno_error(EAGAIN) : std::error_code{};
     }
@@ -397,7 +417,14 @@ struct Driver::Impl {
   // Drops one LUN attachment of a context; the context dies with its last one (spec §3.6).
   void detach_lun(Context& ctx, Lun& lun) {
     for (uint64_t h = 0; h < options.max_rht_per_context; ++h) {
-      if (ctx.info[h].lun == &lun && ctx.rht[h].nmask != 0) (void)release_handle(ctx, h);
+      if (ctx.info[h].lun != &lun || ctx.rht[h].nmask == 0) continue;
+      // Release errors are ignored (spec §3.6), but the handle goes regardless: a vLUN whose
+      // final SYNC failed is already at size 0 (pitfall 15), and left open it would hold the
+      // LUN's mode and allocator forever.
+      if (release_handle(ctx, h)) {
+        rhte_checkin(ctx, h);
+        lun_detach(lun);
+      }
     }
     std::erase(ctx.luns, &lun);
     if (--ctx.refs > 0) return;
@@ -453,6 +480,7 @@ LunInfo Driver::lun_info(const Lun& lun_const) const {
   info.mode = lun.mode;
   info.users = lun.users;
   info.lun_index = lun.lun_index;
+  info.port_sel = lun.port_sel;
   std::lock_guard blka_lock(lun.blka_mu);
   if (lun.blka) {
     info.total_chunks = lun.blka->total();
@@ -568,9 +596,10 @@ std::error_code Driver::user_direct(Lun& lun, dk_cxlflash_udirect& args, const C
   store_release<uint8_t>(f1.fp, SISL_RHT_FP(SISL_RHT_FMT_DIRECT, ctx->perms));
   // The port of the channel this sdev was seen on (pitfall 19): the lowest of the LUN's ports.
   store_release<uint8_t>(f1.port_sel, static_cast<uint8_t>(1u << std::countr_zero(lun.port_sel | 0x10)));
-  if (impl_->afu_sync(ctx->ctxid, static_cast<uint32_t>(handle), SISL_AFU_LW_SYNC)) {
+  // Spec §3.2: on a SYNC failure the handle is undone and the SYNC's own error returned.
+  if (std::error_code sync = impl_->afu_sync(ctx->ctxid, static_cast<uint32_t>(handle), SISL_AFU_LW_SYNC)) {
     (void)impl_->release_handle(*ctx.ctx, handle);
-    return errno_error(EAGAIN);
+    return sync;
   }
   a.rsrc_handle = handle;
   a.last_lba = lun.max_lba;
@@ -720,10 +749,13 @@ std::error_code Driver::vlun_clone(Lun& lun, dk_cxlflash_clone& args, const Call
     {
       std::lock_guard lock(lun.blka_mu);
       for (; cloned < cnt; ++cloned) {
+        if (lun.is_zero(lxt_aun(copy[cloned]))) continue;
         if (!lun.blka->clone(lxt_aun(copy[cloned]))) break;
       }
       if (cloned < cnt) {
-        for (uint64_t k = 0; k < cloned; ++k) lun.blka->free(lxt_aun(copy[k]));
+        for (uint64_t k = 0; k < cloned; ++k) {
+          if (!lun.is_zero(lxt_aun(copy[k]))) lun.blka->free(lxt_aun(copy[k]));
+        }
       }
     }
     if (cloned < cnt) {
@@ -739,7 +771,9 @@ std::error_code Driver::vlun_clone(Lun& lun, dk_cxlflash_clone& args, const Call
     if (impl_->afu_sync(dst->ctxid, i, SISL_AFU_LW_SYNC)) {
       {
         std::lock_guard lock(lun.blka_mu);
-        for (uint64_t k = 0; k < cnt; ++k) lun.blka->free(lxt_aun(dst->info[i].lxt[k]));
+        for (uint64_t k = 0; k < cnt; ++k) {
+          if (!lun.is_zero(lxt_aun(dst->info[i].lxt[k]))) lun.blka->free(lxt_aun(dst->info[i].lxt[k]));
+        }
       }
       Impl::rhte_checkin(*dst.ctx, i);
       undo(i);
@@ -795,7 +829,7 @@ std::error_code Driver::verify(Lun& lun, dk_cxlflash_verify& args, const Caller&
   // Pitfall 25: VERIFY reports; it never changes a vLUN.
   a.last_lba = rht_format(e->fp) == SISL_RHT_FMT_VIRTUAL
                    ? virtual_last_lba(e->lxt_cnt, lun.blk_len, options_.chunk_shift)
-                   : lun.max_lba;
+                   : lun.max_lba.load();
   a.hdr.return_flags = 0;
   args = a;
   return {};
@@ -855,8 +889,11 @@ std::error_code Driver::adopt_chunks(Lun& lun, std::span<const uint64_t> lxt) {
   std::lock_guard lock(lun.blka_mu);
   if (!lun.blka) return einval();
   for (size_t i = 0; i < lxt.size(); ++i) {
+    if (lun.is_zero(lxt_aun(lxt[i]))) continue;
     if (!lun.blka->reserve(lxt_aun(lxt[i]))) {
-      for (size_t k = 0; k < i; ++k) lun.blka->free(lxt_aun(lxt[k]));
+      for (size_t k = 0; k < i; ++k) {
+        if (!lun.is_zero(lxt_aun(lxt[k]))) lun.blka->free(lxt_aun(lxt[k]));
+      }
       return einval();
     }
   }
@@ -965,6 +1002,133 @@ std::error_code Driver::zero_range(Lun& lun, uint64_t context_id, uint64_t rsrc_
 std::error_code Driver::synchronize_cache(Lun& lun) {
   uint8_t cdb[16] = {SCSI_SYNCHRONIZE_CACHE_16};
   return impl_->master_scsi(lun, cdb, nullptr, 0, false);
+}
+
+// ---- copy-on-write sharing and thin vLUNs (extensions) ----
+
+std::error_code Driver::set_zero_chunk(Lun& lun, uint64_t aun) {
+  std::lock_guard lock(lun.blka_mu);
+  if (!lun.blka || aun >= lun.blka->total()) return einval();
+  if (lun.is_zero(aun)) return {};
+  if (lun.zero_aun) return errno_error(EBUSY);
+  if (!lun.blka->is_free(aun)) return errno_error(EBUSY);
+  lun.blka->reserve(aun);
+  lun.zero_aun = aun;
+  return {};
+}
+
+Result<uint64_t> Driver::alloc_chunk(Lun& lun) {
+  std::lock_guard lock(lun.blka_mu);
+  if (!lun.blka) return einval();
+  auto aun = lun.blka->alloc();
+  if (!aun) return errno_error(ENOSPC);
+  return *aun;
+}
+
+bool Driver::share_chunk(Lun& lun, uint64_t aun) {
+  std::lock_guard lock(lun.blka_mu);
+  if (!lun.blka) return false;
+  if (lun.is_zero(aun)) return true;
+  return lun.blka->clone(aun);
+}
+
+void Driver::drop_chunk(Lun& lun, uint64_t aun, bool zero_if_last) { impl_->free_chunk(lun, aun, zero_if_last); }
+
+std::error_code Driver::copy_chunk(Lun& lun, uint64_t from_aun, uint64_t to_aun) {
+  const uint64_t chunk_blocks = uint64_t{1} << options_.chunk_shift;
+  const uint32_t per_cmd = static_cast<uint32_t>(std::min<uint64_t>(chunk_blocks, CXLFLASH_MAX_XFER_SIZE / lun.blk_len));
+  std::unique_ptr<std::byte, decltype(&std::free)> buf(
+      static_cast<std::byte*>(std::aligned_alloc(4096, uint64_t{per_cmd} * lun.blk_len)), &std::free);
+  if (!buf) return errno_error(ENOMEM);
+  for (uint64_t done = 0; done < chunk_blocks; done += per_cmd) {
+    uint8_t cdb[16];
+    build_rw16(cdb, false, (from_aun << options_.chunk_shift) + done, per_cmd);
+    if (auto ec = impl_->master_scsi(lun, reinterpret_cast<const uint8_t(&)[16]>(cdb), buf.get(), per_cmd * lun.blk_len, false)) {
+      return ec;
+    }
+    build_rw16(cdb, true, (to_aun << options_.chunk_shift) + done, per_cmd);
+    if (auto ec = impl_->master_scsi(lun, reinterpret_cast<const uint8_t(&)[16]>(cdb), buf.get(), per_cmd * lun.blk_len, true)) {
+      return ec;
+    }
+  }
+  return {};
+}
+
+std::error_code Driver::remap_lxt(Lun& lun, uint64_t context_id, uint64_t rsrc_handle, uint64_t first,
+                                  std::span<const uint64_t> entries, const Caller& who) {
+  auto ctx = impl_->get_context(context_id, who, &lun);
+  if (!ctx) return einval();
+  sisl_rht_entry* e = Impl::get_rhte(*ctx.ctx, rsrc_handle, lun, options_.max_rht_per_context);
+  if (!e || rht_format(e->fp) != SISL_RHT_FMT_VIRTUAL) return einval();
+  if (first > e->lxt_cnt || entries.size() > e->lxt_cnt - first) return einval();
+  uint64_t* array = ctx->info[rsrc_handle].lxt.get();
+  for (size_t i = 0; i < entries.size(); ++i) store_release<uint64_t>(array[first + i], entries[i]);
+  // Heavyweight: a write that started under a W bit now taken away has finished when this returns.
+  return impl_->afu_sync(ctx->ctxid, static_cast<uint32_t>(rsrc_handle), SISL_AFU_HW_SYNC) ? errno_error(EAGAIN)
+                                                                                            : std::error_code{};
+}
+
+std::error_code Driver::extend_lxt(Lun& lun, uint64_t context_id, uint64_t rsrc_handle,
+                                   std::span<const uint64_t> entries, const Caller& who) {
+  auto ctx = impl_->get_context(context_id, who, &lun);
+  if (!ctx) return einval();
+  sisl_rht_entry* e = Impl::get_rhte(*ctx.ctx, rsrc_handle, lun, options_.max_rht_per_context);
+  if (!e || rht_format(e->fp) != SISL_RHT_FMT_VIRTUAL) return einval();
+  RhteInfo& info = ctx->info[rsrc_handle];
+  const uint64_t old = e->lxt_cnt;
+  if (entries.size() > UINT32_MAX - old) return errno_error(EFBIG);
+  uint64_t* array = info.lxt.get();
+  std::unique_ptr<uint64_t[]> old_array;
+  if (lxt_groups(old + entries.size()) != lxt_groups(old)) {
+    std::unique_ptr<uint64_t[]> grown(new (std::nothrow) uint64_t[lxt_groups(old + entries.size()) * LXT_GROUP_SIZE]());
+    if (!grown) return errno_error(ENOMEM);
+    std::copy_n(info.lxt.get(), old, grown.get());
+    array = grown.get();
+    old_array = std::move(info.lxt);
+    info.lxt = std::move(grown);
+  }
+  for (size_t i = 0; i < entries.size(); ++i) store_release<uint64_t>(array[old + i], entries[i]);
+  store_release<uint64_t>(e->lxt_start, reinterpret_cast<uint64_t>(array));
+  store_release<uint32_t>(e->lxt_cnt, static_cast<uint32_t>(old + entries.size()));
+  if (impl_->afu_sync(ctx->ctxid, static_cast<uint32_t>(rsrc_handle), old_array ? SISL_AFU_HW_SYNC : SISL_AFU_LW_SYNC)) {
+    return errno_error(EAGAIN);
+  }
+  return {};
+}
+
+std::error_code Driver::zero_free_chunks(Lun& lun) {
+  std::vector<std::pair<uint64_t, uint64_t>> runs;  // [first, end) of free chunks
+  {
+    std::lock_guard lock(lun.blka_mu);
+    if (!lun.blka) return einval();
+    for (uint64_t aun = 0; aun < lun.blka->total(); ++aun) {
+      if (!lun.blka->is_free(aun)) continue;
+      if (!runs.empty() && runs.back().second == aun) {
+        runs.back().second++;
+      } else {
+        runs.push_back({aun, aun + 1});
+      }
+    }
+  }
+  // Only this process allocates, and it does not while mounting: the runs stay free meanwhile.
+  for (auto [first, end] : runs) {
+    if (auto ec = impl_->write_same(lun, first << options_.chunk_shift, (end - first) << options_.chunk_shift)) return ec;
+  }
+  return {};
+}
+
+void Driver::process_exited(pid_t pid) {
+  std::vector<std::shared_ptr<Context>> owned;
+  {
+    std::lock_guard lock(impl_->table_mu);
+    for (auto& c : impl_->table) {
+      if (c && c->owner == pid) owned.push_back(c);
+    }
+  }
+  for (auto& ctx : owned) {
+    std::lock_guard lock(ctx->mu);
+    while (!ctx->dead && !ctx->luns.empty()) impl_->detach_lun(*ctx, *ctx->luns.front());
+  }
 }
 
 }  // namespace vlunfs::vlun

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 namespace vlunfs::fs {
 namespace {
@@ -220,6 +221,93 @@ TEST_F(FsTest, NamesLongerThan255BytesAreRefused) {
   auto fifo = fs->create(meta::ROOT_INO, "fifo", S_IFIFO | 0644, {});
   ASSERT_FALSE(fifo);
   EXPECT_EQ(fifo.error().value(), EPERM);
+}
+
+}  // namespace
+}  // namespace vlunfs::fs
+
+namespace vlunfs::fs {
+namespace {
+
+class ThinFsTest : public FsTest {
+ protected:
+  std::unique_ptr<Filesystem> mount_thin() {
+    auto wrapper = std::make_unique<store::FaultInjectingStore>(*mem_);
+    fault_ = wrapper.get();
+    std::string why;
+    MountOptions o;
+    o.thin = true;
+    auto fs = Filesystem::open_store(std::move(wrapper), o, &why);
+    EXPECT_TRUE(fs) << why;
+    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    return std::move(fs).value();
+  }
+};
+
+TEST_F(ThinFsTest, PunchesThatTogetherCoverAChunkGiveItBack) {
+  auto fs = mount_thin();
+  uint64_t free0 = fs->pool_stats().free_chunks;
+  auto a = fs->create(meta::ROOT_INO, "t", S_IFREG | 0644, {});
+  auto f = fs->open_file(ino_of(a), true).value();
+  struct stat st {};
+  st.st_size = static_cast<off_t>(4 * kChunk);
+  ASSERT_TRUE(fs->setattr(ino_of(a), st, FUSE_SET_ATTR_SIZE, f));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0);
+  ASSERT_TRUE(fs->write(f, 0, pattern(3 * kChunk, 9)));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0 - 3);
+  const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+  ASSERT_FALSE(fs->fallocate(f, punch, kChunk, kChunk / 2));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0 - 3);
+  ASSERT_FALSE(fs->fallocate(f, punch, kChunk + kChunk / 2, kChunk / 2));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free0 - 2);
+  auto off = fs->lseek(f, kChunk, SEEK_HOLE);
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off.value(), kChunk);
+  fs->release_file(f);
+}
+
+TEST_F(ThinFsTest, ConcurrentWritersToOneSharedChunkEachGetTheirOwnCopy) {
+  auto fs = mount();
+  auto a = fs->create(meta::ROOT_INO, "a", S_IFREG | 0644, {});
+  auto b = fs->create(meta::ROOT_INO, "b", S_IFREG | 0644, {});
+  auto fa = fs->open_file(ino_of(a), true).value();
+  auto fb = fs->open_file(ino_of(b), true).value();
+  auto data = pattern(2 * kChunk, 10);
+  ASSERT_TRUE(fs->write(fa, 0, data));
+  uint64_t free_before = fs->pool_stats().free_chunks;
+  ASSERT_EQ(fs->copy_range(fa, 0, fb, 0, data.size()).value(), data.size());
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before);  // shared, not copied
+  std::vector<std::thread> writers;
+  constexpr int kBlocks = 5;  // blocks 0, 3, ..., 12: all inside chunk 0 (16 blocks)
+  for (int t = 0; t < 2; ++t) {
+    writers.emplace_back([&, t] {
+      FileVlun* f = t == 0 ? fa : fb;
+      for (int i = 0; i < kBlocks; ++i) {
+        std::vector<std::byte> block(4096, static_cast<std::byte>(0x10 * (t + 1) + i));
+        ASSERT_TRUE(fs->write(f, static_cast<uint64_t>(i) * 4096 * 3, block));
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before - 1);  // one private copy; the other keeps the original
+  for (int t = 0; t < 2; ++t) {
+    FileVlun* f = t == 0 ? fa : fb;
+    std::vector<std::byte> back(data.size());
+    ASSERT_TRUE(fs->read(f, 0, back));
+    for (size_t i = 0; i < back.size(); ++i) {
+      bool written = (i / 4096) % 3 == 0 && i / 4096 / 3 < kBlocks;
+      std::byte want = written ? static_cast<std::byte>(0x10 * (t + 1) + i / 4096 / 3) : data[i];
+      ASSERT_EQ(back[i], want) << "file " << t << " byte " << i;
+    }
+  }
+  fs->release_file(fa);
+  fs->release_file(fb);
+  fs->shutdown();
+  meta::Namespace ns = loaded_namespace();
+  auto geometry = meta::MetaStore::open(*mem_, {.read_only = true}).value()->geometry();
+  fsck::Report r = fsck::check_namespace(ns, geometry, false);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.chunks_shared, 1u);  // chunk 1 is still shared; chunk 0 was split
 }
 
 }  // namespace

@@ -402,13 +402,13 @@ TEST(Journal, RecordLargerThanTheJournalIsWrittenInACheckpoint) {
   EXPECT_EQ(store->ns().find(2)->lxt.size(), 1500u);
 }
 
-TEST(Journal, ResizeBeyondTheDevicesChunksIsRefused) {
+TEST(Journal, ResizeBeyondTheOvercommitLimitIsRefused) {
   TestDevice device;
   auto store = device.open();
   create_file(*store, "f");
   const Namespace before = store->ns();
   auto result = store->append(ResizeRecord{.ino = 2, .size = 0,
-                                           .lxt_count = static_cast<uint32_t>(store->geometry().data_chunks() + 1),
+                                           .lxt_count = static_cast<uint32_t>(max_lxt_entries(store->geometry()) + 1),
                                            .first_index = 0, .entries = {}});
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error(), errno_error(EFBIG));
