@@ -312,3 +312,85 @@ TEST_F(ThinFsTest, ConcurrentWritersToOneSharedChunkEachGetTheirOwnCopy) {
 
 }  // namespace
 }  // namespace vlunfs::fs
+
+namespace vlunfs::fs {
+namespace {
+
+// A crash at every I/O of a copy-on-write break: after remount, fsck is clean and both files read
+// exactly as before the write (the write was never acknowledged) or the original still does and
+// the clone has the write (it was).
+TEST_F(FsTest, CrashAtAnyPointOfACopyOnWriteBreakLosesNothing) {
+  auto data = pattern(2 * kChunk, 11);
+  std::vector<std::byte> patch(4096, std::byte{0x5A});
+  uint64_t a_ino, b_ino;
+  {
+    auto fs = mount();
+    auto a = fs->create(meta::ROOT_INO, "a", S_IFREG | 0644, {});
+    auto b = fs->create(meta::ROOT_INO, "b", S_IFREG | 0644, {});
+    a_ino = ino_of(a);
+    b_ino = ino_of(b);
+    auto fa = fs->open_file(a_ino, true).value();
+    auto fb = fs->open_file(b_ino, true).value();
+    ASSERT_TRUE(fs->write(fa, 0, data));
+    ASSERT_EQ(fs->copy_range(fa, 0, fb, 0, data.size()).value(), data.size());
+    fs->release_file(fa);
+    fs->release_file(fb);
+    fs->shutdown();
+  }
+  const auto snapshot = std::make_unique<std::vector<std::byte>>(kDevice);
+  ASSERT_FALSE(mem_->read(0, *snapshot));
+  unsigned crash_points = 0;
+  for (uint64_t crash_after = 0; crash_after < 2000; ++crash_after) {
+    ASSERT_FALSE(mem_->write(0, *snapshot));
+    bool froze = false;
+    {
+      auto fs = mount();
+      auto mutations = [this] {
+        return fault_->io_count(store::IoKind::write) + fault_->io_count(store::IoKind::flush) +
+               fault_->io_count(store::IoKind::discard);
+      };
+      const uint64_t start = mutations();
+      fault_->set_failure([&, start](store::IoKind kind, uint64_t, uint64_t) {
+        if (kind != store::IoKind::read && mutations() > start + crash_after) {
+          fault_->freeze();  // the plug is pulled: this and every later write never lands
+          froze = true;
+        }
+        return false;
+      });
+      auto fb = fs->open_file(b_ino, true).value();
+      (void)fs->write(fb, 100 * 4096, patch);
+      (void)fs->fsync(fb, false);
+      fault_->clear_failures();
+      ASSERT_FALSE(fault_->lose_power());  // whatever was not flushed is gone too
+      fault_->freeze();
+      fs.reset();
+    }
+    ++crash_points;
+    meta::Namespace ns = loaded_namespace();
+    auto geometry = meta::MetaStore::open(*mem_, {.read_only = true}).value()->geometry();
+    fsck::Report r = fsck::check_namespace(ns, geometry, false);
+    ASSERT_TRUE(r.errors.empty()) << "crash after " << crash_after << " I/Os: " << r.errors.front();
+    auto fs = mount();
+    auto fa = fs->open_file(a_ino).value();
+    auto fb = fs->open_file(b_ino).value();
+    std::vector<std::byte> ra(data.size()), rb(data.size());
+    ASSERT_TRUE(fs->read(fa, 0, ra));
+    ASSERT_TRUE(fs->read(fb, 0, rb));
+    EXPECT_EQ(ra, data) << "the original changed; crash after " << crash_after;
+    std::vector<std::byte> with_patch = data;
+    std::copy(patch.begin(), patch.end(), with_patch.begin() + 100 * 4096);
+    EXPECT_TRUE(rb == data || rb == with_patch) << "the clone is neither before nor after; crash after " << crash_after;
+    if (!froze) {
+      EXPECT_EQ(rb, with_patch) << "an fsynced write was lost";
+      fs->release_file(fa);
+      fs->release_file(fb);
+      break;  // the whole write + fsync ran before the crash point: every point was tried
+    }
+    fs->release_file(fa);
+    fs->release_file(fb);
+  }
+  EXPECT_GE(crash_points, 4u);  // the copy, the journal record, its flush, the data write
+}
+
+}  // namespace
+}  // namespace vlunfs::fs
