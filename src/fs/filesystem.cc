@@ -737,7 +737,7 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   return seq.value();
 }
 
-std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out) {
+std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out, bool wait) {
   std::unique_lock lock(ns_mu_);
   if (!file->size_dirty) return {};
   const meta::Inode* inode = meta_->ns().find(file->ino);
@@ -753,7 +753,7 @@ std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out) {
   file->size_dirty = false;
   *seq_out = seq.value();
   lock.unlock();
-  return durable(seq.value());
+  return wait ? durable(seq.value()) : std::error_code{};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -867,7 +867,7 @@ void Filesystem::release_file(FileVlun* file) {
   uint64_t seq = 0;
   if (file->size_dirty && !options_.read_only) {
     std::unique_lock io(file->io_mu);
-    (void)persist_size(file, &seq);
+    (void)persist_size(file, &seq, false);
   }
   std::unique_lock lock(ns_mu_);
   file->opens--;

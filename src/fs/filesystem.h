@@ -165,7 +165,9 @@ class Filesystem {
   // Changes the file's size; chunks follow (ENOSPC leaves the file as it was). Caller holds
   // file->io_mu exclusively.
   Result<uint64_t> resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only);
-  std::error_code persist_size(FileVlun* file, uint64_t* seq);
+  // Journals a size/mtime changed by writes; waits for it to be durable unless !wait (a close
+  // promises nothing about durability: fsync does).
+  std::error_code persist_size(FileVlun* file, uint64_t* seq, bool wait = true);
   // One READ(16)/WRITE(16) per chunk piece. A write that faults on a read-only LXT entry
   // (copy-on-write share, thin zero chunk) stops there with EAGAIN and *fault_vlba set.
   std::error_code io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf,
