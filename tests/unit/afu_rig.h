@@ -60,12 +60,18 @@ class GateStore final : public store::BlockStore {
 
   std::error_code read(uint64_t offset, std::span<std::byte> out) override {
     pass();
-    return base_.read(offset, out);
+    auto ec = base_.read(offset, out);
+    completed_++;
+    return ec;
   }
   std::error_code write(uint64_t offset, std::span<const std::byte> data) override {
     pass();
-    return base_.write(offset, data);
+    auto ec = base_.write(offset, data);
+    completed_++;
+    return ec;
   }
+  // Reads and writes that went through the gate and finished.
+  int completed() const { return completed_.load(); }
   std::error_code flush() override { return base_.flush(); }
   std::error_code discard(uint64_t offset, uint64_t length) override { return base_.discard(offset, length); }
   uint64_t size_bytes() const override { return base_.size_bytes(); }
@@ -84,6 +90,7 @@ class GateStore final : public store::BlockStore {
   std::condition_variable cv_;
   bool open_ = true;
   std::atomic<int> waiting_{0};
+  std::atomic<int> completed_{0};
 };
 
 // One user context with a hand-written RHT of kRhtEntries entries, and the master's queue.

@@ -367,15 +367,13 @@ TEST(AfuSync, WaitsForCommandsOfTheContextStillRunning) {
   rig.set_virtual(0, {0});
   rig.gate->close();
   std::vector<std::byte> buf(kBlk);
-  std::atomic<bool> io_done{false};
-  std::thread io([&] {
-    rig.rw(0, false, 0, 1, buf.data());
-    io_done = true;
-  });
+  std::thread io([&] { rig.rw(0, false, 0, 1, buf.data()); });
   rig.gate->wait_for_waiters(1);
+  // The SYNC may complete only once the held command's data transfer has finished (its RRQ
+  // entry and the host's wake-up may come later: that is not what SYNC orders).
   auto sync = std::async(std::launch::async, [&] {
     sisl_ioasa sa = rig.submit(sync_rcb(SISL_AFU_HW_SYNC, rig.ctxid), true);
-    return std::pair{sa.ioasc, io_done.load()};
+    return std::pair{sa.ioasc, rig.gate->completed() == 1};
   });
   EXPECT_EQ(sync.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   rig.gate->open();
