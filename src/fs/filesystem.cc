@@ -491,7 +491,8 @@ Result<std::string> Filesystem::readlink(uint64_t ino) {
   return inode->symlink;
 }
 
-std::error_code Filesystem::unlink(uint64_t parent, const std::string& name) {
+// unlink and rmdir: one name goes; an inode left with none and not open is freed.
+std::error_code Filesystem::remove_name(uint64_t parent, const std::string& name, bool directory) {
   if (auto ec = writable()) return ec;
   std::unique_lock lock(ns_mu_);
   meta::Namespace& ns = meta_->ns();
@@ -499,32 +500,21 @@ std::error_code Filesystem::unlink(uint64_t parent, const std::string& name) {
   if (!dir) return errno_error(ENOENT);
   auto it = dir->entries.find(name);
   if (it == dir->entries.end()) return errno_error(ENOENT);
-  uint64_t ino = it->second;
+  const uint64_t ino = it->second;
   const meta::Inode* child = ns.find(ino);
-  if (child && file_type(child->mode) == S_IFDIR) return errno_error(EISDIR);
+  const bool is_dir = child && file_type(child->mode) == S_IFDIR;
+  if (is_dir != directory) return errno_error(directory ? ENOTDIR : EISDIR);
   auto seq = commit(meta::UnlinkRecord{parent, name, now_ns()});
   if (!seq) return seq.error();
   std::vector<uint64_t> seqs{seq.value()};
-  maybe_free_locked(ino, &seqs);
+  if (!directory) maybe_free_locked(ino, &seqs);
   lock.unlock();
   return durable(seqs.back());
 }
 
-std::error_code Filesystem::rmdir(uint64_t parent, const std::string& name) {
-  if (auto ec = writable()) return ec;
-  std::unique_lock lock(ns_mu_);
-  meta::Namespace& ns = meta_->ns();
-  const meta::Inode* dir = ns.find(parent);
-  if (!dir) return errno_error(ENOENT);
-  auto it = dir->entries.find(name);
-  if (it == dir->entries.end()) return errno_error(ENOENT);
-  const meta::Inode* child = ns.find(it->second);
-  if (!child || file_type(child->mode) != S_IFDIR) return errno_error(ENOTDIR);
-  auto seq = commit(meta::UnlinkRecord{parent, name, now_ns()});
-  if (!seq) return seq.error();
-  lock.unlock();
-  return durable(seq.value());
-}
+std::error_code Filesystem::unlink(uint64_t parent, const std::string& name) { return remove_name(parent, name, false); }
+
+std::error_code Filesystem::rmdir(uint64_t parent, const std::string& name) { return remove_name(parent, name, true); }
 
 std::error_code Filesystem::rename(uint64_t parent, const std::string& name, uint64_t new_parent,
                                    const std::string& new_name, unsigned flags) {

@@ -155,6 +155,7 @@ class Filesystem {
   Result<Attr> make_node(uint64_t parent, const std::string& name, uint32_t mode,
                          const Credentials& who, const std::string& symlink);
   std::error_code check_name(const std::string& name) const;
+  std::error_code remove_name(uint64_t parent, const std::string& name, bool directory);
   std::error_code writable() const;
   int64_t now_ns() const;
 
