@@ -2,7 +2,8 @@
 # Installs what is needed, builds, and runs every test:
 #   1. the normal build: unit tests and end-to-end tests (real FUSE mounts, real tools);
 #   2. ThreadSanitizer build: the unit tests (the concurrency tests among them);
-#   3. AddressSanitizer + UBSan build: the unit tests.
+#   3. AddressSanitizer + UBSan build: the unit tests and the end-to-end tests (daemons, tools and
+#      test helpers all built with the sanitizers; any report from any of them fails the run).
 # Run as root on Debian 12: sudo scripts/test.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,17 @@ echo "== unit tests under ThreadSanitizer"
 bash scripts/build.sh "$top/build-tsan" -DVLUNFS_SANITIZE=thread -DVLUNFS_BUILD_BENCH=OFF
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -L unit --timeout 900)
 
-echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== unit and end-to-end tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash scripts/build.sh "$top/build-asan" -DVLUNFS_SANITIZE=address,undefined -DVLUNFS_BUILD_BENCH=OFF
-(cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -L unit --timeout 900)
+# Reports go to files, so that one from a daemon in the background (whose stderr a test may not
+# show) or from a leak at exit still fails the run.
+reports=$(mktemp -d /tmp/vlunfs-sanitizer-reports.XXXXXX)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:log_path=$reports/asan \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan \
+  ctest --output-on-failure --timeout 900)
+if compgen -G "$reports/*" >/dev/null; then
+  cat "$reports"/* >&2
+  echo "sanitizer reports above (from $reports)" >&2
+  exit 1
+fi
+rm -rf "$reports"

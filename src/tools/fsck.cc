@@ -2,6 +2,7 @@
 
 #include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
+#include "vlunfs/vlun.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,6 +69,9 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair
     return r;
   };
 
+  if (g.chunk_shift < 1 || g.chunk_shift > vlun::MC_CHUNK_SHIFT) {
+    error("chunk shift " + std::to_string(g.chunk_shift) + ": a mount takes only 1..16 (the vLUN driver's nmask)");
+  }
   meta::Inode* root = ns.find(meta::ROOT_INO);
   if (!root || type_of(*root) != S_IFDIR) {
     error("the root directory (inode 1) is missing or not a directory");
