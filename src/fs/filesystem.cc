@@ -103,6 +103,10 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store
 }
 
 std::error_code Filesystem::start(std::string* why) {
+  if (geometry_.chunk_shift < 1 || geometry_.chunk_shift > vlun::MC_CHUNK_SHIFT) {  // the driver's nmask range
+    *why = "chunk shift " + std::to_string(geometry_.chunk_shift) + " in the superblock: the vLUN driver takes 1..16";
+    return errno_error(EINVAL);
+  }
   afu_ = std::make_unique<afu::SimAfu>();
   afu_->add_lun(kLunId, *data_lun_, 0x3);
   vlun::DriverOptions dopt;
@@ -209,17 +213,26 @@ std::error_code Filesystem::sync_all() {
   if (options_.read_only || !started_) return {};
   std::vector<FileVlun*> dirty;
   {
-    std::shared_lock lock(ns_mu_);
+    std::unique_lock lock(ns_mu_);
     for (auto& [ino, file] : vluns_) {
-      if (file->size_dirty) dirty.push_back(file.get());
+      if (file->size_dirty) {
+        file->opens++;  // pinned as by an open: a concurrent last close of an unlinked file must not free it
+        dirty.push_back(file.get());
+      }
     }
   }
   uint64_t seq = 0;
+  std::error_code failed;
   for (FileVlun* f : dirty) {
     std::unique_lock io(f->io_mu);
-    if (auto ec = persist_size(f, &seq)) return ec;
+    if (!failed) failed = persist_size(f, &seq);
   }
   std::unique_lock lock(ns_mu_);
+  std::vector<uint64_t> seqs;
+  for (FileVlun* f : dirty) {
+    if (--f->opens == 0) maybe_free_locked(f->ino, &seqs);
+  }
+  if (failed) return failed;
   if (auto ec = meta_->checkpoint()) {
     log_error("checkpoint failed: %s", ec.message().c_str());
     return ec;

@@ -9,10 +9,13 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #ifndef PR_SET_IO_FLUSHER
@@ -27,6 +30,12 @@ struct Config {
   int thin = 0;
   int show_help = 0;
   int show_version = 0;
+  // Data path tuning (bench/RESULTS.md has the numbers behind each default).
+  int direct_io = 0;
+  int writeback_cache = 0;
+  int no_clone_fd = 0;
+  unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
+  unsigned max_background = 64;
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -34,6 +43,11 @@ enum { KEY_RO = 1, KEY_THIN = 2 };
 const fuse_opt kOptions[] = {
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("thin", KEY_THIN),
+    {"direct_io", offsetof(Config, direct_io), 1},
+    {"writeback_cache", offsetof(Config, writeback_cache), 1},
+    {"noclone_fd", offsetof(Config, no_clone_fd), 1},
+    {"max_threads=%u", offsetof(Config, max_threads), 0},
+    {"max_background=%u", offsetof(Config, max_background), 0},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -70,12 +84,45 @@ void usage(const char* prog) {
       "  -o thin            new files are thin: chunks are allocated on first write, so a vLUN\n"
       "                     may be larger than the flash (ENOSPC comes at write time)\n"
       "  -o allow_other     let other users reach the mount (needs user_allow_other for non-root)\n"
+      "  -o direct_io       no page cache for file data: every read and write goes to the daemon\n"
+      "  -o writeback_cache the kernel caches writes and sends them later in large pieces (fast\n"
+      "                     small writes; errors such as ENOSPC then come at fsync or close); the\n"
+      "                     mount's dirty-page limit is raised (bdi max_ratio 100, no strict_limit)\n"
+      "  -o max_threads=N   threads serving requests (default 64)\n"
+      "  -o noclone_fd      all threads share one /dev/fuse descriptor (default: one each)\n"
+      "  -o max_background=N  asynchronous requests (readahead, writeback) in flight (default 64)\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
       "\n"
       "Unmount with: umount MOUNTPOINT (or fusermount3 -u MOUNTPOINT)\n",
       prog);
+}
+
+// The mount's backing device info (/sys/class/bdi/MAJOR:MINOR), found through /proc/self/mountinfo
+// since a stat() of the mountpoint would wait on this very daemon:
+// - read_ahead_kb: the kernel caps a FUSE mount's readahead at its default 128 KiB whatever INIT
+//   asks for, so sequential reads came as 128 KiB requests; 4 MiB gives 1 MiB requests (one AFU
+//   command each, max_pages caps a request at max_write) with up to four of them in flight.
+// - with the writeback cache, FUSE's strict 1% dirty-page limit (the kernel may not trust its
+//   daemon) stalls writers long before the page cache is full; max_ratio 100, no strict_limit.
+void tune_bdi(const char* mountpoint, bool writeback_cache) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    if (point != mountpoint) continue;
+    const std::string bdi = "/sys/class/bdi/" + dev + "/";
+    bool ok = static_cast<bool>(std::ofstream(bdi + "read_ahead_kb") << "4096\n");
+    if (writeback_cache) {
+      ok = static_cast<bool>(std::ofstream(bdi + "strict_limit") << "0\n") && ok;
+      ok = static_cast<bool>(std::ofstream(bdi + "max_ratio") << "100\n") && ok;
+    }
+    if (!ok) vlunfs::fs::log_warning("cannot tune readahead and dirty limits in %s (needs root)", bdi.c_str());
+    return;
+  }
 }
 
 }  // namespace
@@ -129,6 +176,11 @@ int main(int argc, char* argv[]) {
   fuse_opt_add_arg(&args, "-odefault_permissions");
   std::string fsname = "-ofsname=" + device + ",subtype=vlunfs";
   fuse_opt_add_arg(&args, fsname.c_str());
+  FuseTuning tuning;
+  tuning.direct_io = conf.direct_io != 0;
+  tuning.writeback_cache = conf.writeback_cache != 0;
+  tuning.max_background = std::max(1u, conf.max_background);
+  set_fuse_tuning(tuning);
   fuse_session* se = fuse_session_new(&args, &fuse_operations(), sizeof(fuse_lowlevel_ops), fs.get());
   if (se == nullptr) return 1;
   if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, opts.mountpoint) != 0) {
@@ -136,6 +188,7 @@ int main(int argc, char* argv[]) {
     fuse_session_destroy(se);
     return 1;
   }
+  tune_bdi(canonical, tuning.writeback_cache);
 
   // Daemonize by hand rather than with fuse_daemonize(): the child must clone the parent's AFU
   // contexts (a context belongs to the process that attached it, pitfall 21), and the parent
@@ -206,8 +259,11 @@ int main(int argc, char* argv[]) {
     rc = fuse_session_loop(se);
   } else {
     fuse_loop_config* config = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
-    fuse_loop_cfg_set_max_threads(config, 16);
+    // One /dev/fuse descriptor per thread: a request wakes one thread, not all waiting on one fd.
+    fuse_loop_cfg_set_clone_fd(config, conf.no_clone_fd ? 0 : 1);
+    const unsigned threads = std::max(1u, conf.max_threads);
+    fuse_loop_cfg_set_max_threads(config, threads);
+    fuse_loop_cfg_set_idle_threads(config, threads);  // no thread churn between bursts
     rc = fuse_session_loop_mt(se, config);
     fuse_loop_cfg_destroy(config);
   }

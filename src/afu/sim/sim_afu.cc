@@ -267,6 +267,12 @@ void fill_sense(sisl_ioasa* sa, uint8_t key, uint8_t asc) {
   sa->sense_data[12] = asc;
 }
 
+// A block of zeros is every byte equal to its neighbour and the first one zero: memcmp compares
+// vectorised, where a byte loop made this check ~20% of a 1 TiB shrink's 4096 WRITE SAMEs.
+bool all_zero(const std::byte* p, size_t n) {
+  return n == 0 || (p[0] == std::byte{0} && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
 CmdError afu_error(uint8_t rc, uint8_t extra = 0) { return CmdError{rc, extra, 0, 0, 0}; }
 CmdError check_condition(uint8_t key, uint8_t asc) {
   return CmdError{0, 0, SISL_SCSI_RC_CHECK, key, asc};
@@ -578,7 +584,7 @@ std::optional<CmdError> SimAfu::Impl::run_command(SimContext& ctx, sisl_ioarcb* 
       break;
     }
     case SCSI_WRITE_SAME_16: {
-      bool zeros = std::all_of(data, data + blk, [](std::byte b) { return b == std::byte{0}; });
+      bool zeros = all_zero(data, blk);
       if (!zeros && (rcb->cdb[1] & SCSI_WRITE_SAME_UNMAP)) return check_condition(SENSE_ILLEGAL_REQUEST, 0x24);
       for (const Segment& seg : segments) {
         std::error_code ec;
