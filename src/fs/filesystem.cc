@@ -755,6 +755,7 @@ std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out, bool
   if (!seq) return seq.error();
   file->size_dirty = false;
   *seq_out = seq.value();
+  if (!wait) file->unsynced_seq = seq.value();
   lock.unlock();
   return wait ? durable(seq.value()) : std::error_code{};
 }
@@ -974,6 +975,9 @@ std::error_code Filesystem::fsync(FileVlun* file, bool /*datasync*/) {
     if (auto ec = persist_size(file, &seq)) return ec;
     if (seq) return {};
   }
+  // A size journaled at an earlier close may still sit in the journal's buffer: waiting for it
+  // writes and flushes the journal, and the flush of the device makes the data durable too.
+  if (uint64_t pending = file->unsynced_seq.exchange(0)) return durable(pending);
   if (auto ec = driver_->synchronize_cache(*lun_)) {
     log_error("SYNCHRONIZE CACHE failed: %s", ec.message().c_str());
     return errno_error(EIO);

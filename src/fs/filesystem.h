@@ -223,6 +223,8 @@ class FileVlun {
   std::atomic<uint64_t> size{0};
   std::atomic<uint64_t> chunks{0};
   std::atomic<bool> size_dirty{false};  // size/mtime changed by writes, not yet journaled
+  // The last size record journaled without waiting for it (at close): fsync must still wait.
+  std::atomic<uint64_t> unsynced_seq{0};
   std::atomic<int64_t> mtime_ns{0};
   int opens = 0;              // guarded by Filesystem::ns_mu_
   std::atomic<bool> thin{false};       // unwritten chunks map the zero chunk

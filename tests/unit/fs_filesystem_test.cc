@@ -394,3 +394,40 @@ TEST_F(FsTest, CrashAtAnyPointOfACopyOnWriteBreakLosesNothing) {
 
 }  // namespace
 }  // namespace vlunfs::fs
+
+namespace vlunfs::fs {
+namespace {
+
+// close journals a size without waiting; an fsync through a later open must still make it durable.
+TEST_F(FsTest, FsyncAfterReopenMakesTheSizeJournaledAtCloseDurable) {
+  auto data = pattern(kChunk / 2 + 777, 12);
+  uint64_t ino;
+  {
+    auto fs = mount();
+    auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+    ino = ino_of(a);
+    struct stat st {};
+    st.st_size = static_cast<off_t>(kChunk);
+    auto f = fs->open_file(ino, true).value();
+    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));  // the chunk is durable
+    st.st_size = 1;  // keeps the chunk: the write below grows the size inside it
+    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));
+    ASSERT_TRUE(fs->write(f, 0, data));                        // size changed in memory only
+    fs->release_file(f);                                       // journaled, not waited for
+    auto g = fs->open_file(ino).value();
+    ASSERT_FALSE(fs->fsync(g, false));
+    ASSERT_FALSE(fault_->lose_power());
+    fault_->freeze();
+    fs.reset();
+  }
+  auto fs = mount();
+  EXPECT_EQ(fs->getattr(ino).value().st.st_size, static_cast<off_t>(data.size()));
+  auto f = fs->open_file(ino).value();
+  std::vector<std::byte> back(data.size());
+  ASSERT_TRUE(fs->read(f, 0, back));
+  EXPECT_EQ(back, data);
+  fs->release_file(f);
+}
+
+}  // namespace
+}  // namespace vlunfs::fs
