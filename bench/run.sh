@@ -350,7 +350,7 @@ write_results() {
   local results=$top/bench/RESULTS.md begin="<!-- bench/run.sh $TAG: begin -->" end="<!-- bench/run.sh $TAG: end -->"
   {
     echo "$begin"
-    echo "### Run \`$TAG\` (bench/run.sh $ARGS)"
+    echo "#### Run \`$TAG\` (bench/run.sh $ARGS)"
     echo
     machine
     echo
