@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <variant>
 
 namespace vlunfs::meta {
 
@@ -40,6 +42,16 @@ void encode_inode(Encoder& e, const Inode& inode) {
     e.name(name);
     e.u64(ino);
   }
+}
+
+// encode_inode()'s length: the fixed fields above, the symlink, the LXT and the entries.
+constexpr uint64_t kInodeFixedBytes = 8 + 4 * 4 + 8 + 3 * 8 + 4 + 8 + 2 + 4 + 4;
+constexpr uint64_t entry_bytes(size_t name_length) { return 1 + name_length + 8; }
+
+uint64_t inode_size(const Inode& inode) {
+  uint64_t bytes = kInodeFixedBytes + inode.symlink.size() + 8 * uint64_t{inode.lxt.size()};
+  for (const auto& entry : inode.entries) bytes += entry_bytes(entry.first.size());
+  return bytes;
 }
 
 bool decode_inode(Decoder& d, Inode* out, std::string* why) {
@@ -100,6 +112,43 @@ std::vector<std::byte> encode_checkpoint(const Namespace& ns, uint64_t generatio
   Encoder e(&image);
   for (uint64_t ino : order) encode_inode(e, ns.inodes.at(ino));
   return image;
+}
+
+uint64_t checkpoint_size(const Namespace& ns) {
+  uint64_t bytes = kCheckpointHeaderBytes;
+  for (const auto& entry : ns.inodes) bytes += inode_size(entry.second);
+  return bytes;
+}
+
+int64_t checkpoint_growth(const Namespace& ns, const Record& record) {
+  auto signed_bytes = [](uint64_t n) { return static_cast<int64_t>(n); };
+  return std::visit(
+      [&](const auto& r) -> int64_t {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, CreateRecord>) {
+          return signed_bytes(kInodeFixedBytes + r.symlink.size() + entry_bytes(r.name.size()));
+        } else if constexpr (std::is_same_v<T, LinkRecord>) {
+          return signed_bytes(entry_bytes(r.name.size()));
+        } else if constexpr (std::is_same_v<T, UnlinkRecord>) {
+          return -signed_bytes(entry_bytes(r.name.size()));  // an orphan inode stays until its Free
+        } else if constexpr (std::is_same_v<T, RenameRecord>) {
+          // An exchange keeps both names; a move swaps one name for another (and a replaced
+          // target's entry goes too, which only makes the image smaller).
+          if ((r.flags & RENAME_FLAG_EXCHANGE) != 0) return 0;
+          return signed_bytes(r.dst_name.size()) - signed_bytes(r.src_name.size());
+        } else if constexpr (std::is_same_v<T, ResizeRecord>) {
+          const Inode* inode = ns.find(r.ino);
+          if (inode == nullptr) return 0;  // apply() refuses it
+          return 8 * (signed_bytes(r.lxt_count) - signed_bytes(inode->lxt.size()));
+        } else if constexpr (std::is_same_v<T, FreeRecord>) {
+          const Inode* inode = ns.find(r.ino);
+          return inode == nullptr ? 0 : -signed_bytes(inode_size(*inode));
+        } else {
+          static_assert(std::is_same_v<T, SetAttrRecord> || std::is_same_v<T, MapRecord>);
+          return 0;  // fixed fields, and LXT entries replaced within the LXT's length
+        }
+      },
+      record);
 }
 
 bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq, Namespace* out,

@@ -45,6 +45,7 @@ class MetaStoreImpl final : public MetaStore {
   MetaStoreImpl(store::BlockStore& device, bool read_only, const Superblock& sb, uint64_t next_generation,
                 Namespace ns)
       : device_(device), read_only_(read_only), sb_(sb), next_generation_(next_generation), ns_(std::move(ns)),
+        image_bound_(checkpoint_size(ns_)),
         journal_(device, sb.geometry.journal_offset, sb.geometry.journal_bytes) {}
 
   JournalWriter& journal() { return journal_; }
@@ -58,6 +59,13 @@ class MetaStoreImpl final : public MetaStore {
     if (auto ec = check_encodable(record)) return ec;
     if (auto ec = check_limits(sb_.geometry, record)) return ec;
     const std::vector<std::byte> payload = encode_record(record);
+    // The namespace never outgrows a checkpoint slot: a full journal can then always be folded
+    // into a checkpoint, so removals go on working however full the metadata gets.
+    const int64_t growth = checkpoint_growth(ns_, record);
+    if (growth > 0 && image_bound_ + static_cast<uint64_t>(growth) > sb_.geometry.checkpoint_bytes) {
+      image_bound_ = checkpoint_size(ns_);  // removals are estimated short: make the bound exact
+      if (image_bound_ + static_cast<uint64_t>(growth) > sb_.geometry.checkpoint_bytes) return errno_error(ENOSPC);
+    }
 
     if (!journal_.fits_empty(payload.size())) {
       // Larger than the whole journal: it reaches the disk inside a checkpoint instead, applied to
@@ -68,7 +76,7 @@ class MetaStoreImpl final : public MetaStore {
       uint64_t first_seq = 0;
       if (auto ec = write_checkpoint(next, /*folded=*/1, &first_seq)) return ec;
       ns_ = std::move(next);
-      return first_seq - 1;
+      return first_seq - 1;  // write_checkpoint() made image_bound_ exact
     }
     if (!journal_.fits(payload.size())) {
       // The caller holds its lock, so ns_ is consistent; the checkpoint makes every record
@@ -76,6 +84,7 @@ class MetaStoreImpl final : public MetaStore {
       if (auto ec = write_checkpoint(ns_, 0, nullptr)) return ec;
     }
     if (auto ec = meta::apply(ns_, record)) return ec;
+    image_bound_ = static_cast<uint64_t>(std::max<int64_t>(static_cast<int64_t>(image_bound_) + growth, 0));
     return journal_.add(record_type(record), payload);
   }
 
@@ -101,10 +110,11 @@ class MetaStoreImpl final : public MetaStore {
     const uint64_t generation = next_generation_;
     const uint64_t first_seq = last_seq + 1 + folded;
     std::vector<std::byte> image = encode_checkpoint(ns, generation, first_seq);
-    if (image.size() > g.checkpoint_bytes) {
+    if (image.size() > g.checkpoint_bytes) {  // an image that outgrew its slot before append() bounded it
       journal_.end_checkpoint_unchanged();
       return errno_error(ENOSPC);
     }
+    const uint64_t image_bytes = image.size();
     Superblock next = sb_;
     next.generation = generation;
     next.checkpoint_offset = g.checkpoint_offset[generation % 2];
@@ -126,6 +136,7 @@ class MetaStoreImpl final : public MetaStore {
     }
     sb_ = next;
     next_generation_ = generation + 1;
+    image_bound_ = image_bytes;  // `ns` is, or is about to become, ns_
     journal_.end_checkpoint_reset(generation, first_seq, journal_seed(g.uuid, generation, first_seq));
     if (first_seq_out != nullptr) *first_seq_out = first_seq;
     return {};
@@ -138,6 +149,8 @@ class MetaStoreImpl final : public MetaStore {
   Superblock sb_;
   uint64_t next_generation_;
   Namespace ns_;
+  // An upper bound of checkpoint_size(ns_), which append() keeps within the checkpoint slot.
+  uint64_t image_bound_;
   JournalWriter journal_;
 };
 

@@ -195,6 +195,33 @@ TEST(Checkpoint, HundredThousandFilesFitTheDefaultSlotOfA64GiBImage) {
   EXPECT_LT(bytes * 4, g.checkpoint_bytes) << bytes << " bytes for 100,000 files";
 }
 
+TEST(Checkpoint, SizeIsExactAndGrowthNeverUnderestimatesWhatAnAppliedRecordAdds) {
+  // A random workload of every record type: after each record that applies, checkpoint_size()
+  // equals the encoded image's length, and the record's estimated growth is at least the change.
+  RecordGenerator generator(/*seed=*/29);
+  Namespace ns = make_empty_namespace(0);
+  int applied = 0, grew = 0, shrank = 0;
+  for (int i = 0; i < 3000; i++) {
+    const Record record = generator.next(ns);
+    const int64_t estimate = checkpoint_growth(ns, record);
+    const uint64_t before = checkpoint_size(ns);
+    if (meta::apply(ns, record)) continue;
+    applied++;
+    const uint64_t after = checkpoint_size(ns);
+    ASSERT_EQ(after, encode_checkpoint(ns, 1, 1).size()) << "after record " << i;
+    const int64_t change = static_cast<int64_t>(after) - static_cast<int64_t>(before);
+    ASSERT_GE(estimate, change) << "record " << i << " of type " << record.index();
+    if (std::holds_alternative<CreateRecord>(record) || std::holds_alternative<LinkRecord>(record)) {
+      EXPECT_EQ(estimate, change) << "growth must be exact, or the slot fills before it is full";
+    }
+    grew += change > 0;
+    shrank += change < 0;
+  }
+  EXPECT_GT(applied, 1000);
+  EXPECT_GT(grew, 100);
+  EXPECT_GT(shrank, 50);
+}
+
 // ---- Geometry and superblock ----
 
 TEST(Geometry, DefaultsScaleWithTheDevice) {

@@ -463,36 +463,53 @@ TEST(Journal, FlushFailureFailsTheStore) {
 
 // ---- checkpoint ----
 
-TEST(Checkpoint, NamespaceTooBigForASlotGivesEnospcAndTheOldStateStillOpens) {
-  TestDevice device(small_options(/*journal_bytes=*/64 << 10, /*checkpoint_bytes=*/8 << 10));
+TEST(Checkpoint, GrowthBeyondTheSlotIsEnospcAndRemovalsStillGoThroughAFullJournal) {
+  TestDevice device(small_options(/*journal_bytes=*/16 << 10, /*checkpoint_bytes=*/8 << 10));
   auto store = device.open();
-  // About 80 files overflow an 8 KiB slot; the 64 KiB journal holds many more records.
+  // About 80 files fill an 8 KiB slot; the 16 KiB journal would hold about twice as many records.
   int files = 0;
-  for (; files < 150; files++) create_file(*store, "file-" + std::to_string(files));
-  ASSERT_FALSE(store->wait_durable(150));
-  const Namespace before = store->ns();
-  EXPECT_EQ(store->checkpoint(), errno_error(ENOSPC));
-  EXPECT_TRUE(SameNamespace(store->ns(), before));
-  // Appends go on until the journal is full too; the one that does not fit changes nothing.
-  std::error_code error;
-  Namespace last_good = store->ns();
-  for (int i = 0; i < 2000 && !error; i++) {
-    auto result = store->append(create_record(store->ns(), ROOT_INO, "more-" + std::to_string(i), S_IFREG | 0644));
-    if (result) {
-      ASSERT_FALSE(store->wait_durable(result.value()));
-      last_good = store->ns();
-    } else {
-      error = result.error();
+  std::error_code refused;
+  for (; files < 500; files++) {
+    const Namespace before = store->ns();
+    auto result = store->append(create_record(store->ns(), ROOT_INO, "file-" + std::to_string(files), S_IFREG | 0644));
+    if (!result) {
+      refused = result.error();
+      EXPECT_TRUE(SameNamespace(store->ns(), before)) << "a refused record changes nothing";
+      break;
     }
   }
-  EXPECT_EQ(error, errno_error(ENOSPC));
-  EXPECT_TRUE(SameNamespace(store->ns(), last_good));
+  ASSERT_EQ(refused, errno_error(ENOSPC));
+  EXPECT_GT(files, 40);
+  EXPECT_LT(files, 120);
+  // The namespace still fits its slot, so a checkpoint is always possible.
+  ASSERT_FALSE(store->checkpoint());
+  // Fill the journal with records that do not grow the namespace, then remove files: each time the
+  // journal is full the store folds it into a checkpoint, and nothing is refused.
+  for (int i = 0; i < 400; i++) {
+    SetAttrRecord touch;
+    touch.ino = ROOT_INO;
+    touch.valid = SET_MTIME;
+    touch.mtime_ns = i;
+    ASSERT_TRUE(store->append(touch)) << i;
+  }
+  EXPECT_GT(store->journal_fill(), 0.0);
+  for (int i = 0; i < files / 2; i++) {
+    UnlinkRecord unlink;
+    unlink.parent = ROOT_INO;
+    unlink.name = "file-" + std::to_string(i);
+    ASSERT_TRUE(store->append(unlink)) << unlink.name;
+    FreeRecord free;
+    free.ino = ROOT_INO + 1 + static_cast<uint64_t>(i);
+    ASSERT_TRUE(store->append(free)) << unlink.name;
+  }
+  // The room the removals made is there for new files again.
+  for (int i = 0; i < files / 4; i++) create_file(*store, "again-" + std::to_string(i));
+  ASSERT_FALSE(store->wait_durable(store->append(SetAttrRecord{.ino = ROOT_INO}).value()));
+  const Namespace last = store->ns();
   store.reset();
-  OpenReport report;
-  auto reopened = device.open(&report);
+  auto reopened = device.open();
   ASSERT_TRUE(reopened);
-  EXPECT_TRUE(SameNamespace(reopened->ns(), last_good));
-  EXPECT_EQ(report.generation, 1u);
+  EXPECT_TRUE(SameNamespace(reopened->ns(), last));
 }
 
 TEST(Checkpoint, FillResetsAfterACheckpoint) {
@@ -522,7 +539,7 @@ TEST(Checkpoint, AlternatesSlotsAndSuperblockCopies) {
 // ---- group commit ----
 
 TEST(GroupCommit, ConcurrentWaitersShareWritesAndFlushes) {
-  TestDevice device(small_options(/*journal_bytes=*/4 << 20));
+  TestDevice device(small_options(/*journal_bytes=*/4 << 20, /*checkpoint_bytes=*/1 << 20));  // 2,000 files
   auto store = device.open();
   std::mutex fs_lock;  // the caller's lock (meta.h): serialises append()
   constexpr int kThreads = 4, kPerThread = 500;
