@@ -9,6 +9,8 @@
 // - 7.14: a USER_VIRTUAL whose initial resize fails frees what it allocated and clears the entry.
 // - 7.17: VLUN_CLONE refuses (EINVAL) a source with direct (format-1) handles or with handles on
 //         another LUN, and LUN attachments added by a clone take their references.
+// And one for speed: a shrink zeroes each run of consecutive chunks it frees with one WRITE SAME,
+// where the driver issues one per chunk (same flash contents and allocator state after).
 // Extensions for a persistent filesystem (the kernel keeps vLUN maps only in memory) are named as
 // such below; they are not ioctls.
 #pragma once

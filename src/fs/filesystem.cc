@@ -387,7 +387,11 @@ void Filesystem::maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs) {
     if (it->second->opens > 0) return;  // freed at the last release
     // The name's removal must be durable before RELEASE zeroes the chunks: a crash in between
     // would leave the file in place with its data gone. (If the flush fails, the next mount frees it.)
-    if (!seqs->empty() && durable(seqs->back())) return;
+    // A vLUN without chunks of its own (empty, or thin and never written) loses nothing to RELEASE,
+    // and skips the wait, which would hold the namespace lock across a journal flush.
+    const bool owns_chunks =
+        std::any_of(inode->lxt.begin(), inode->lxt.end(), [this](uint64_t entry) { return !maps_zero(entry); });
+    if (owns_chunks && !seqs->empty() && durable(seqs->back())) return;
     if (auto ec = release_vlun_locked(ino)) {
       log_error("inode %llu: RELEASE failed (%s); its chunks stay allocated until the next mount",
                 static_cast<unsigned long long>(ino), ec.message().c_str());

@@ -131,6 +131,18 @@ int main(int argc, char* argv[]) {
   using namespace vlunfs::fs;
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Config conf;
+  fuse_cmdline_opts opts{};
+  // What option parsing allocates is given back on every way out of main.
+  struct ParsedArgs {
+    fuse_args* args;
+    Config* conf;
+    fuse_cmdline_opts* opts;
+    ~ParsedArgs() {
+      fuse_opt_free_args(args);
+      free(conf->device);
+      free(opts->mountpoint);
+    }
+  } parsed{&args, &conf, &opts};
   if (fuse_opt_parse(&args, &conf, kOptions, keep_option) != 0) return 2;
   if (conf.show_help) {
     usage(argv[0]);
@@ -140,7 +152,6 @@ int main(int argc, char* argv[]) {
     std::printf("vlunfs 0.1.0 (simulated CAPI flash AFU; FUSE %s)\n", fuse_pkgversion());
     return 0;
   }
-  fuse_cmdline_opts opts{};
   if (fuse_parse_cmdline(&args, &opts) != 0) return 2;
   if (conf.device == nullptr || opts.mountpoint == nullptr) {
     std::fprintf(stderr, "vlunfs: need a device or image and a mountpoint\n");
@@ -272,7 +283,5 @@ int main(int argc, char* argv[]) {
   fuse_session_unmount(se);
   fuse_session_destroy(se);
   log_info("unmounted %s", canonical);
-  free(opts.mountpoint);
-  fuse_opt_free_args(&args);
   return rc == 0 ? 0 : 1;
 }

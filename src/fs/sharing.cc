@@ -298,6 +298,13 @@ Result<size_t> Filesystem::copy_range(FileVlun* src, uint64_t off_in, FileVlun* 
       }
     }
   }
+  if (done > head && length - done < cb) {
+    // Only part of a chunk is left, and not the source's end (that one is shared above): return
+    // short rather than copy it. The caller asks again from here, chunk-aligned, and that call
+    // shares the chunk. The kernel cuts each copy_file_range at 2 GiB - 4 KiB, so without this
+    // a cp would copy all but 4 KiB of one chunk per 2 GiB, and then those 4 KiB again.
+    return static_cast<size_t>(done);
+  }
   if (done < length) {
     auto r = copy_bytes(src, off_in + done, dst, off_out + done, length - done);
     if (!r) return r.error();

@@ -322,6 +322,39 @@ struct Driver::Impl {
     lun.blka->free(aun);
   }
 
+  // Gives back the chunks of entries[first, end), from the top down, as free_chunk() one by one
+  // would, except that a run of consecutive chunks whose last owner this was is zeroed with one
+  // WRITE SAME rather than one per chunk (a deliberate deviation from the driver, which zeroes
+  // chunk by chunk; the result on the flash and in the allocator is the same, and a 4096-chunk
+  // shrink costs a few commands rather than thousands).
+  void free_chunks(Lun& lun, const uint64_t* entries, uint64_t first, uint64_t end, bool zero) {
+    uint64_t i = end;
+    while (i > first) {
+      // The run is entries[j, i): AUNs that go up by one with the index, each owned by this vLUN only.
+      uint64_t j = i - 1;
+      bool alone;
+      {
+        std::lock_guard lock(lun.blka_mu);
+        const uint64_t top = lxt_aun(entries[j]);
+        if (lun.is_zero(top)) {
+          i = j;
+          continue;
+        }
+        alone = zero && lun.blka->references(top) == 1;
+        while (alone && j > first) {
+          const uint64_t below = lxt_aun(entries[j - 1]);
+          if (below + 1 != lxt_aun(entries[j]) || lun.is_zero(below) || lun.blka->references(below) != 1) break;
+          j--;
+        }
+      }
+      // Errors are ignored as the driver ignores them: the chunks are given back regardless.
+      if (alone) (void)write_same(lun, lxt_aun(entries[j]) << options.chunk_shift, (i - j) << options.chunk_shift);
+      std::lock_guard lock(lun.blka_mu);
+      for (uint64_t k = i; k-- > j;) lun.blka->free(lxt_aun(entries[k]));
+      i = j;
+    }
+  }
+
   // _cxlflash_vlun_resize (spec §5.4). *reached is the size in chunks actually reached.
   std::error_code resize(Context& ctx, uint64_t handle, uint64_t new_chunks, uint64_t* reached) {
     sisl_rht_entry& e = ctx.rht[handle];
@@ -383,9 +416,9 @@ struct Driver::Impl {
       store_release<uint32_t>(e.lxt_cnt, static_cast<uint32_t>(new_chunks));
       store_release<uint64_t>(e.lxt_start, reinterpret_cast<uint64_t>(info.lxt.get()));
       std::error_code sync = afu_sync(ctx.ctxid, static_cast<uint32_t>(handle), SISL_AFU_HW_SYNC);
-      for (uint64_t i = old; i-- > new_chunks;) {
-        free_chunk(lun, lxt_aun(old_ptr[i]), info.write_same);
-        if (!replaced) store_release<uint64_t>(old_ptr[i], 0);
+      free_chunks(lun, old_ptr, new_chunks, old, info.write_same);
+      if (!replaced) {
+        for (uint64_t i = old; i-- > new_chunks;) store_release<uint64_t>(old_ptr[i], 0);
       }
       *reached = new_chunks;
       return sync ? errno_error(EAGAIN) : std::error_code{};

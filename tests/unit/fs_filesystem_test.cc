@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 
+#include <condition_variable>
 #include <cstring>
+#include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -427,6 +430,88 @@ TEST_F(FsTest, FsyncAfterReopenMakesTheSizeJournaledAtCloseDurable) {
   ASSERT_TRUE(fs->read(f, 0, back));
   EXPECT_EQ(back, data);
   fs->release_file(f);
+}
+
+// The kernel cuts a copy_file_range at 2 GiB - 4 KiB, which is not a whole number of chunks. A
+// caller that loops as cp does (ask for the rest, at most that much, until done) must get every
+// chunk shared, none copied: a call that would end inside a chunk returns short before it.
+TEST_F(FsTest, CopyRangeCutShortOfAChunkBoundarySharesEveryChunkOverTheLoop) {
+  auto fs = mount();
+  auto a = fs->create(meta::ROOT_INO, "a", S_IFREG | 0644, {});
+  auto b = fs->create(meta::ROOT_INO, "b", S_IFREG | 0644, {});
+  auto fa = fs->open_file(ino_of(a), true).value();
+  auto fb = fs->open_file(ino_of(b), true).value();
+  const auto data = pattern(7 * kChunk + 1000, 14);  // a partial last chunk
+  ASSERT_TRUE(fs->write(fa, 0, data));
+  const uint64_t free_before = fs->pool_stats().free_chunks;
+  const uint64_t cut = 2 * kChunk - 4096;  // as the kernel's cut, scaled to these chunks
+  uint64_t done = 0;
+  int calls = 0;
+  while (done < data.size()) {
+    auto r = fs->copy_range(fa, done, fb, done, std::min<uint64_t>(cut, data.size() - done));
+    ASSERT_TRUE(r);
+    ASSERT_GT(r.value(), 0u);
+    EXPECT_EQ((done + r.value()) % kChunk == 0 || done + r.value() == data.size(), true) << done;
+    done += r.value();
+    ASSERT_LT(++calls, 20);
+  }
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before) << "a chunk was copied, not shared";
+  std::vector<std::byte> back(data.size());
+  ASSERT_TRUE(fs->read(fb, 0, back));
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(fs->getattr(ino_of(b)).value().st.st_size, static_cast<off_t>(data.size()));
+  // A range that ends inside a chunk and is asked for again, in the middle of the file: the rest
+  // is copied, since it is less than a chunk.
+  auto c = fs->create(meta::ROOT_INO, "c", S_IFREG | 0644, {});
+  auto fc = fs->open_file(ino_of(c), true).value();
+  auto first = fs->copy_range(fa, 0, fc, 0, kChunk + 10);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value(), kChunk);
+  auto rest = fs->copy_range(fa, kChunk, fc, kChunk, 10);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest.value(), 10u);
+  std::vector<std::byte> head(kChunk + 10);
+  ASSERT_TRUE(fs->read(fc, 0, head));
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), data.begin()));
+  for (FileVlun* f : {fa, fb, fc}) fs->release_file(f);
+}
+
+// Unlinking an empty file must not hold the namespace lock while its record is flushed (creates and
+// unlinks from many threads then share flushes). A flush that stalls must not stall a lookup.
+TEST_F(FsTest, UnlinkOfAnEmptyFileDoesNotHoldTheNamespaceAcrossAFlush) {
+  auto fs = mount();
+  const uint64_t ino = ino_of(fs->create(meta::ROOT_INO, "empty", S_IFREG | 0644, {}));
+  ASSERT_TRUE(fs->create(meta::ROOT_INO, "other", S_IFREG | 0644, {}));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stalled = false, go_on = false;
+  fault_->set_failure([&](store::IoKind kind, uint64_t, uint64_t) {
+    if (kind != store::IoKind::flush) return false;
+    std::unique_lock lock(mu);
+    stalled = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return go_on; });
+    return false;
+  });
+  std::thread unlinker([&] { EXPECT_FALSE(fs->unlink(meta::ROOT_INO, "empty")); });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return stalled; }));
+  }
+  // The unlink is now waiting for its flush. A lookup needs the namespace lock.
+  auto looked_up = std::async(std::launch::async, [&] { return fs->lookup(meta::ROOT_INO, "other"); });
+  const bool finished = looked_up.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  {
+    std::lock_guard lock(mu);
+    go_on = true;
+  }
+  cv.notify_all();
+  unlinker.join();
+  EXPECT_TRUE(finished) << "a lookup waited for another thread's journal flush";
+  EXPECT_TRUE(looked_up.get());
+  fault_->clear_failures();
+  EXPECT_FALSE(fs->getattr(ino));
+  EXPECT_EQ(fs->lookup(meta::ROOT_INO, "empty").error(), errno_error(ENOENT));
 }
 
 }  // namespace

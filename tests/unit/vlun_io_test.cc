@@ -98,6 +98,33 @@ TEST(VlunWriteSame, ShrinkZeroesTheFreedChunksAtTheirOwnLbas) {
   for (uint64_t plba = 0; plba < 64; ++plba) EXPECT_EQ(rig.store_block(plba), rig.zeros()) << plba;
 }
 
+// A shrink zeroes runs of consecutive chunks with one WRITE SAME each: runs must stop at a gap in
+// the AUNs and at a chunk someone else still owns, and another vLUN's chunks in between stay.
+TEST(VlunWriteSame, ShrinkZeroesExactlyTheChunksItOwnedAloneAcrossGapsAndShares) {
+  Rig rig;
+  uint64_t cookie = rig.attach_ok();
+  uint64_t a = rig.create_ok(cookie, 2, kParent, DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME);
+  uint64_t b = rig.create_ok(cookie, 2);
+  ASSERT_FALSE(rig.resize(cookie, a, 5));
+  ASSERT_EQ(rig.chunks_of(cookie, a), (std::vector<uint64_t>{0, 1, 4, 5, 6}));
+  ASSERT_EQ(rig.chunks_of(cookie, b), (std::vector<uint64_t>{2, 3}));
+  ASSERT_TRUE(rig.driver.share_chunk(*rig.lun, 5));  // a second owner keeps chunk 5
+  const uint64_t n = rig.chunk_blocks();
+  for (uint64_t v = 0; v < 5 * n; ++v) ASSERT_TRUE(rig.write_block(cookie, a, v, v + 1));
+  for (uint64_t v = 0; v < 2 * n; ++v) ASSERT_TRUE(rig.write_block(cookie, b, v, 1000 + v));
+  const uint64_t free_before = rig.free_chunks();
+  ASSERT_FALSE(rig.resize(cookie, a, 0));
+  EXPECT_EQ(rig.free_chunks(), free_before + 4);
+  for (uint64_t aun : {0u, 1u, 4u, 6u}) {
+    for (uint64_t i = 0; i < n; ++i) EXPECT_EQ(rig.store_block(aun * n + i), rig.zeros()) << aun << "/" << i;
+  }
+  for (uint64_t i = 0; i < n; ++i) EXPECT_EQ(rig.store_block(5 * n + i), rig.block(3 * n + i + 1)) << i;
+  for (uint64_t i = 0; i < 2 * n; ++i) EXPECT_EQ(rig.store_block(2 * n + i), rig.block(1000 + i)) << i;
+  rig.driver.drop_chunk(*rig.lun, 5, /*zero_if_last=*/true);
+  for (uint64_t i = 0; i < n; ++i) EXPECT_EQ(rig.store_block(5 * n + i), rig.zeros()) << i;
+  EXPECT_EQ(rig.free_chunks(), free_before + 5);
+}
+
 TEST(VlunWriteSame, WithoutTheWishAShrinkLeavesTheDataInPlace) {
   Rig rig;
   uint64_t cookie = rig.attach_ok();
