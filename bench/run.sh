@@ -15,7 +15,8 @@
 #   bench/run.sh --fuse-opts writeback_cache --only data --tag writeback_cache
 #                                    the same data jobs with a FUSE option on both FUSE targets
 # Options: --dir DIR (scratch; default /var/tmp/vlunfs-bench), --build DIR (default build-perf,
-# built Release if missing), --runs N, --size MiB, --runtime S, --only data|meta, --no-results.
+# a Release build, configured if missing and always rebuilt), --runs N, --size MiB, --runtime S,
+# --only data|meta, --no-results.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --fuse-opts) FUSE_OPTS=$2; shift ;;
     --tag) TAG=$2; shift ;;
     --no-results) WRITE_RESULTS=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -49,10 +50,9 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (drop_caches, mounts, loop devices)" >&2; exit 1; }
 command -v fio >/dev/null || { echo "run.sh: fio is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
 
-if [ ! -x "$BUILD/vlunfs" ] || [ ! -x "$BUILD/passthrough_one" ] || [ ! -x "$BUILD/fs_ops" ]; then
-  cmake -S "$top" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$BUILD" -j"$(nproc)" --target vlunfs mkfs.vlunfs passthrough_one fs_ops >/dev/null
-fi
+# Always brought up to date with the tree (incremental): a stale binary would measure old code.
+[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$top" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target vlunfs mkfs.vlunfs passthrough_one fs_ops >/dev/null
 VLUNFS=$BUILD/vlunfs
 MKFS=$BUILD/mkfs.vlunfs
 PT=$BUILD/passthrough_one
