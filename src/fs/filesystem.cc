@@ -980,7 +980,9 @@ std::error_code Filesystem::fsync(FileVlun* file, bool /*datasync*/) {
     if (seq) return {};
   }
   // A size journaled at an earlier close may still sit in the journal's buffer: waiting for it
-  // writes and flushes the journal, and the flush of the device makes the data durable too.
+  // writes and flushes the journal, and the flush of the device makes the data durable too. If
+  // another flush already took it down, that flush came after every write before the close, and a
+  // write since then set size_dirty (every write does, for mtime) and was handled above.
   if (uint64_t pending = file->unsynced_seq.exchange(0)) return durable(pending);
   if (auto ec = driver_->synchronize_cache(*lun_)) {
     log_error("SYNCHRONIZE CACHE failed: %s", ec.message().c_str());

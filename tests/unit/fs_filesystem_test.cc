@@ -432,6 +432,42 @@ TEST_F(FsTest, FsyncAfterReopenMakesTheSizeJournaledAtCloseDurable) {
   fs->release_file(f);
 }
 
+// The size record of an earlier close can be made durable by someone else's flush before the fsync
+// that waits for it; data written after that flush must still be flushed by the fsync (it is,
+// because the write marks the file's size and mtime dirty again).
+TEST_F(FsTest, FsyncAfterReopenFlushesDataWrittenAfterTheSizeRecordWentDown) {
+  auto first = pattern(kChunk / 2, 15);
+  auto second = pattern(4096, 16);
+  uint64_t ino;
+  {
+    auto fs = mount();
+    ino = ino_of(fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {}));
+    auto f = fs->open_file(ino, true).value();
+    struct stat st {};
+    st.st_size = static_cast<off_t>(kChunk);
+    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));  // the chunk is durable
+    st.st_size = 1;  // keeps the chunk: the write below grows the size inside it
+    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));
+    ASSERT_TRUE(fs->write(f, 0, first));  // size changed in memory only
+    fs->release_file(f);                  // the size is journaled, not waited for
+    auto g = fs->open_file(ino, true).value();
+    ASSERT_TRUE(fs->create(meta::ROOT_INO, "other", S_IFREG | 0644, {}));  // flushes the journal
+    ASSERT_TRUE(fs->write(g, 0, second));  // in place: no size change, nothing journaled
+    ASSERT_FALSE(fs->fsync(g, false));
+    ASSERT_FALSE(fault_->lose_power());
+    fault_->freeze();
+    fs.reset();
+  }
+  auto fs = mount();
+  auto f = fs->open_file(ino).value();
+  std::vector<std::byte> back(first.size());
+  ASSERT_TRUE(fs->read(f, 0, back));
+  auto expected = first;
+  std::copy(second.begin(), second.end(), expected.begin());
+  EXPECT_TRUE(back == expected) << "fsync returned, and its data is gone";
+  fs->release_file(f);
+}
+
 // The kernel cuts a copy_file_range at 2 GiB - 4 KiB, which is not a whole number of chunks. A
 // caller that loops as cp does (ask for the rest, at most that much, until done) must get every
 // chunk shared, none copied: a call that would end inside a chunk returns short before it.
