@@ -320,6 +320,18 @@ TEST_F(Hostile, RemovalsStillWorkWhenTheMetadataIsFull) {
   std::error_code last;
   std::vector<std::string> made = fill_metadata(*fs, &last);
   ASSERT_EQ(last, errno_error(ENOSPC));
+  // A grow whose LXT entries would not fit the slot is refused too, and gives its chunks back.
+  {
+    const uint64_t ino = fs->lookup(meta::ROOT_INO, made.front()).value().st.st_ino;
+    const uint64_t free_before = fs->pool_stats().free_chunks;
+    auto f = fs->open_file(ino, true).value();
+    struct stat st {};
+    st.st_size = static_cast<off_t>(400 * kChunk);
+    EXPECT_EQ(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f).error(), errno_error(ENOSPC));
+    fs->release_file(f);
+    EXPECT_EQ(fs->getattr(ino).value().st.st_size, 0);
+    EXPECT_EQ(fs->pool_stats().free_chunks, free_before);
+  }
   // Attribute changes fill the journal without growing the namespace.
   for (int i = 0; i < 300; i++) {
     struct stat st {};
