@@ -379,27 +379,44 @@ std::error_code Filesystem::release_vlun_locked(uint64_t ino) {
 }
 
 // An inode with no name left and nobody holding it open is freed: RELEASE, then its record.
-void Filesystem::maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs) {
+bool Filesystem::maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs, bool defer) {
   const meta::Inode* inode = meta_->ns().find(ino);
-  if (!inode || inode->nlink != 0) return;
+  if (!inode || inode->nlink != 0) return false;
   auto it = vluns_.find(ino);
   if (it != vluns_.end()) {
-    if (it->second->opens > 0) return;  // freed at the last release
+    if (it->second->opens > 0) return false;  // freed at the last release
     // The name's removal must be durable before RELEASE zeroes the chunks: a crash in between
     // would leave the file in place with its data gone. (If the flush fails, the next mount frees it.)
     // A vLUN without chunks of its own (empty, or thin and never written) loses nothing to RELEASE,
-    // and skips the wait, which would hold the namespace lock across a journal flush.
+    // and needs no wait.
     const bool owns_chunks =
         std::any_of(inode->lxt.begin(), inode->lxt.end(), [this](uint64_t entry) { return !maps_zero(entry); });
-    if (owns_chunks && !seqs->empty() && durable(seqs->back())) return;
+    if (owns_chunks && !seqs->empty()) {
+      if (defer) return true;
+      if (durable(seqs->back())) return false;
+    }
     if (auto ec = release_vlun_locked(ino)) {
       log_error("inode %llu: RELEASE failed (%s); its chunks stay allocated until the next mount",
                 static_cast<unsigned long long>(ino), ec.message().c_str());
-      return;
+      return false;
     }
   }
   auto seq = commit(meta::FreeRecord{ino});
   if (seq) seqs->push_back(seq.value());
+  return false;
+}
+
+std::error_code Filesystem::finish_removal(std::unique_lock<std::shared_mutex>& lock, uint64_t deferred,
+                                          std::vector<uint64_t>& seqs) {
+  lock.unlock();
+  // Other removals append and wait meanwhile, and share this flush.
+  if (auto ec = durable(seqs.back())) return ec;
+  if (deferred == 0) return {};
+  lock.lock();
+  // Checked again: nothing can give the inode a name or an open without one, but it costs nothing.
+  maybe_free_locked(deferred, &seqs);
+  lock.unlock();
+  return durable(seqs.back());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,9 +541,8 @@ std::error_code Filesystem::remove_name(uint64_t parent, const std::string& name
   auto seq = commit(meta::UnlinkRecord{parent, name, now_ns()});
   if (!seq) return seq.error();
   std::vector<uint64_t> seqs{seq.value()};
-  if (!directory) maybe_free_locked(ino, &seqs);
-  lock.unlock();
-  return durable(seqs.back());
+  const bool deferred = !directory && maybe_free_locked(ino, &seqs, /*defer=*/true);
+  return finish_removal(lock, deferred ? ino : 0, seqs);
 }
 
 std::error_code Filesystem::unlink(uint64_t parent, const std::string& name) { return remove_name(parent, name, false); }
@@ -551,9 +567,9 @@ std::error_code Filesystem::rename(uint64_t parent, const std::string& name, uin
   auto seq = commit(meta::RenameRecord{parent, name, new_parent, new_name, rflags, now_ns()});
   if (!seq) return seq.error();
   std::vector<uint64_t> seqs{seq.value()};
-  if (replaced && !(rflags & meta::RENAME_FLAG_EXCHANGE)) maybe_free_locked(replaced, &seqs);
-  lock.unlock();
-  return durable(seqs.back());
+  const bool deferred =
+      replaced && !(rflags & meta::RENAME_FLAG_EXCHANGE) && maybe_free_locked(replaced, &seqs, /*defer=*/true);
+  return finish_removal(lock, deferred ? replaced : 0, seqs);
 }
 
 Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) {

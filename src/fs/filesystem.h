@@ -162,7 +162,15 @@ class Filesystem {
   // Driver calls for one file's vLUN. All take ns_mu_ held by the caller.
   Result<FileVlun*> new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt, bool fresh);
   std::error_code release_vlun_locked(uint64_t ino);
-  void maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs);
+  // Frees an inode left with no name and no open: RELEASE, then its Free record (appended to
+  // *seqs). An inode that owns chunks is freed only once the removal, seqs->back(), is durable.
+  // With `defer`, rather than wait for that under ns_mu_, it does nothing and returns true: the
+  // caller calls finish_removal(), which waits with the lock dropped.
+  bool maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs, bool defer = false);
+  // Ends a removal begun under `lock` (ns_mu_, exclusive; released here): waits for seqs.back(),
+  // frees `deferred` (when maybe_free_locked returned true for it) and waits for that too.
+  std::error_code finish_removal(std::unique_lock<std::shared_mutex>& lock, uint64_t deferred,
+                                 std::vector<uint64_t>& seqs);
   // Changes the file's size; chunks follow (ENOSPC leaves the file as it was). Caller holds
   // file->io_mu exclusively.
   Result<uint64_t> resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only);

@@ -512,42 +512,102 @@ TEST_F(FsTest, CopyRangeCutShortOfAChunkBoundarySharesEveryChunkOverTheLoop) {
   for (FileVlun* f : {fa, fb, fc}) fs->release_file(f);
 }
 
-// Unlinking an empty file must not hold the namespace lock while its record is flushed (creates and
-// unlinks from many threads then share flushes). A flush that stalls must not stall a lookup.
-TEST_F(FsTest, UnlinkOfAnEmptyFileDoesNotHoldTheNamespaceAcrossAFlush) {
+// A removal waits for its journal flush with the namespace lock dropped, so that removals and
+// creates from many threads share flushes: a flush that stalls must not stall a lookup. A file
+// with chunks keeps them until its removal is durable (a crash before must find it whole).
+class RemovalFlushTest : public FsTest {
+ protected:
+  // Stalls every flush from now until go_on(); returns once one is stalled.
+  void stall_flushes() {
+    fault_->set_failure([this](store::IoKind kind, uint64_t, uint64_t) {
+      if (kind != store::IoKind::flush) return false;
+      std::unique_lock lock(mu_);
+      stalled_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return go_on_; });
+      return false;
+    });
+  }
+  bool wait_stalled() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&] { return stalled_; });
+  }
+  void go_on() {
+    {
+      std::lock_guard lock(mu_);
+      go_on_ = true;
+    }
+    cv_.notify_all();
+  }
+  // True if a lookup finishes while the flush is stalled.
+  bool lookup_finishes(Filesystem& fs, const std::string& name) {
+    auto looked_up = std::async(std::launch::async, [&] { return fs.lookup(meta::ROOT_INO, name); });
+    const bool finished = looked_up.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    if (!finished) go_on();  // let it finish, or the future's destructor waits forever
+    return finished && looked_up.get().has_value();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stalled_ = false, go_on_ = false;
+};
+
+TEST_F(RemovalFlushTest, UnlinkOfAnEmptyFileDoesNotHoldTheNamespaceAcrossAFlush) {
   auto fs = mount();
   const uint64_t ino = ino_of(fs->create(meta::ROOT_INO, "empty", S_IFREG | 0644, {}));
   ASSERT_TRUE(fs->create(meta::ROOT_INO, "other", S_IFREG | 0644, {}));
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stalled = false, go_on = false;
-  fault_->set_failure([&](store::IoKind kind, uint64_t, uint64_t) {
-    if (kind != store::IoKind::flush) return false;
-    std::unique_lock lock(mu);
-    stalled = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return go_on; });
-    return false;
-  });
+  stall_flushes();
   std::thread unlinker([&] { EXPECT_FALSE(fs->unlink(meta::ROOT_INO, "empty")); });
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return stalled; }));
-  }
-  // The unlink is now waiting for its flush. A lookup needs the namespace lock.
-  auto looked_up = std::async(std::launch::async, [&] { return fs->lookup(meta::ROOT_INO, "other"); });
-  const bool finished = looked_up.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
-  {
-    std::lock_guard lock(mu);
-    go_on = true;
-  }
-  cv.notify_all();
+  ASSERT_TRUE(wait_stalled());
+  EXPECT_TRUE(lookup_finishes(*fs, "other")) << "a lookup waited for another thread's journal flush";
+  go_on();
   unlinker.join();
-  EXPECT_TRUE(finished) << "a lookup waited for another thread's journal flush";
-  EXPECT_TRUE(looked_up.get());
   fault_->clear_failures();
   EXPECT_FALSE(fs->getattr(ino));
-  EXPECT_EQ(fs->lookup(meta::ROOT_INO, "empty").error(), errno_error(ENOENT));
+}
+
+TEST_F(RemovalFlushTest, UnlinkOfAFileWithChunksFreesThemOnlyAfterItsFlushAndWithoutTheLock) {
+  auto fs = mount();
+  const uint64_t ino = ino_of(fs->create(meta::ROOT_INO, "full", S_IFREG | 0644, {}));
+  ASSERT_TRUE(fs->create(meta::ROOT_INO, "other", S_IFREG | 0644, {}));
+  auto f = fs->open_file(ino, true).value();
+  ASSERT_TRUE(fs->write(f, 0, pattern(2 * kChunk, 17)));
+  fs->release_file(f);
+  const uint64_t free_before = fs->pool_stats().free_chunks;
+  stall_flushes();
+  std::thread unlinker([&] { EXPECT_FALSE(fs->unlink(meta::ROOT_INO, "full")); });
+  ASSERT_TRUE(wait_stalled());
+  EXPECT_TRUE(lookup_finishes(*fs, "other")) << "a lookup waited for another thread's journal flush";
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before) << "chunks freed before the removal was durable";
+  go_on();
+  unlinker.join();
+  fault_->clear_failures();
+  EXPECT_FALSE(fs->getattr(ino));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before + 2);
+  fs.reset();
+  fsck::Report r = fsck::check_device(*mem_, "image", {});
+  EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.orphans, 0u);
+}
+
+TEST_F(RemovalFlushTest, RenameOverAFileWithChunksFreesThemOnlyAfterItsFlush) {
+  auto fs = mount();
+  const uint64_t victim = ino_of(fs->create(meta::ROOT_INO, "victim", S_IFREG | 0644, {}));
+  ASSERT_TRUE(fs->create(meta::ROOT_INO, "newer", S_IFREG | 0644, {}));
+  auto f = fs->open_file(victim, true).value();
+  ASSERT_TRUE(fs->write(f, 0, pattern(kChunk, 18)));
+  fs->release_file(f);
+  const uint64_t free_before = fs->pool_stats().free_chunks;
+  stall_flushes();
+  std::thread renamer([&] { EXPECT_FALSE(fs->rename(meta::ROOT_INO, "newer", meta::ROOT_INO, "victim", 0)); });
+  ASSERT_TRUE(wait_stalled());
+  EXPECT_TRUE(lookup_finishes(*fs, "victim")) << "a lookup waited for another thread's journal flush";
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before) << "chunks freed before the rename was durable";
+  go_on();
+  renamer.join();
+  fault_->clear_failures();
+  EXPECT_FALSE(fs->getattr(victim));
+  EXPECT_EQ(fs->pool_stats().free_chunks, free_before + 1);
 }
 
 }  // namespace
