@@ -3,13 +3,13 @@
 // its reads and writes are pread/pwrite on the backing file through a page-aligned per-thread
 // buffer: the same data movement as vlunfs, whose simulated AFU preads/pwrites its image.
 //
-// FUSE settings are vlunfs's (src/fs/fuse_ops.cc op_init/op_open, src/fs/main.cc session loop):
-// max_write 1 MiB, max_readahead 1 MiB, max_background/congestion_threshold raised, keep_cache,
-// a multithreaded loop with clone_fd, no getxattr. Keep them in step when vlunfs changes.
+// FUSE settings are vlunfs's own code (src/fs/fuse_tuning.h: INIT parameters, open flags, the
+// bdi, the session loop), so the two cannot drift apart; like vlunfs it has no getxattr.
 //
 //   passthrough_one [-f] [-s] [-o direct_io,writeback_cache,max_threads=N,noclone_fd,max_background=N]
 //                   BACKING MOUNTPOINT          (the same -o options as vlunfs, same defaults)
-#define FUSE_USE_VERSION 312
+
+#include "fs/fuse_tuning.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -24,8 +24,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace {
@@ -44,6 +42,7 @@ struct Config {
 };
 
 Config g_conf;
+vlunfs::fs::FuseTuning g_tuning;  // from g_conf, before the session starts
 int g_fd = -1;
 
 const fuse_opt kOptions[] = {
@@ -95,14 +94,7 @@ char* thread_buffer(size_t size) {
   return buf.p;
 }
 
-void op_init(void*, fuse_conn_info* conn) {
-  conn->max_write = 1u << 20;
-  conn->max_readahead = 1u << 20;
-  conn->max_background = static_cast<unsigned>(g_conf.max_background);
-  conn->congestion_threshold = static_cast<unsigned>(g_conf.max_background) * 3 / 4;
-  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-  if (g_conf.writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-}
+void op_init(void*, fuse_conn_info* conn) { vlunfs::fs::apply_init(g_tuning, conn); }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_entry_param e{};
@@ -131,9 +123,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (ino != kFileIno) return (void)fuse_reply_err(req, EISDIR);
-  fi->direct_io = g_conf.direct_io;
-  fi->keep_cache = !g_conf.direct_io;
-  fi->noflush = 1;
+  vlunfs::fs::apply_open(g_tuning, fi);
   fuse_reply_open(req, fi);
 }
 
@@ -197,29 +187,16 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &s);
 }
 
-// As vlunfs does (src/fs/main.cc tune_bdi): 4 MiB readahead, and with -o writeback_cache no
-// strict 1% dirty-page limit.
-void tune_bdi(const std::string& mountpoint) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    fields >> id >> parent >> dev >> root >> point;
-    if (point != mountpoint) continue;
-    std::ofstream("/sys/class/bdi/" + dev + "/read_ahead_kb") << "4096\n";
-    if (!g_conf.writeback_cache) return;
-    std::ofstream("/sys/class/bdi/" + dev + "/strict_limit") << "0\n";
-    std::ofstream("/sys/class/bdi/" + dev + "/max_ratio") << "100\n";
-    return;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char* argv[]) {
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   if (fuse_opt_parse(&args, &g_conf, kOptions, keep_arg) != 0) return 2;
+  g_tuning.direct_io = g_conf.direct_io != 0;
+  g_tuning.writeback_cache = g_conf.writeback_cache != 0;
+  g_tuning.max_background = static_cast<unsigned>(std::max(1, g_conf.max_background));
+  g_tuning.max_threads = static_cast<unsigned>(std::max(1, g_conf.threads));
+  g_tuning.clone_fd = g_conf.no_clone_fd == 0;
   fuse_cmdline_opts opts{};
   if (fuse_parse_cmdline(&args, &opts) != 0) return 2;
   if (g_conf.backing == nullptr || opts.mountpoint == nullptr) {
@@ -252,19 +229,11 @@ int main(int argc, char* argv[]) {
   if (se == nullptr) return 1;
   if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, opts.mountpoint) != 0) return 1;
   char canonical[PATH_MAX];
-  if (realpath(opts.mountpoint, canonical)) tune_bdi(canonical);
-  fuse_daemonize(opts.foreground);
-  int rc;
-  if (opts.singlethread) {
-    rc = fuse_session_loop(se);
-  } else {
-    fuse_loop_config* config = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(config, g_conf.no_clone_fd ? 0 : 1);
-    fuse_loop_cfg_set_max_threads(config, static_cast<unsigned>(g_conf.threads));
-    fuse_loop_cfg_set_idle_threads(config, static_cast<unsigned>(g_conf.threads));
-    rc = fuse_session_loop_mt(se, config);
-    fuse_loop_cfg_destroy(config);
+  if (realpath(opts.mountpoint, canonical) == nullptr || !vlunfs::fs::tune_bdi(canonical, g_tuning.writeback_cache)) {
+    std::fprintf(stderr, "passthrough_one: cannot tune the bdi of %s (needs root)\n", opts.mountpoint);
   }
+  fuse_daemonize(opts.foreground);
+  const int rc = vlunfs::fs::run_session(se, g_tuning, opts.singlethread != 0);
   fuse_remove_signal_handlers(se);
   fuse_session_unmount(se);
   fuse_session_destroy(se);

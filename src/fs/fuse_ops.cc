@@ -43,17 +43,7 @@ void reply_entry(fuse_req_t req, const Result<Attr>& r) {
   fuse_reply_entry(req, &e);
 }
 
-void op_init(void* /*userdata*/, fuse_conn_info* conn) {
-  // 1 MiB requests (libfuse turns max_write into the kernel's max_pages): one AFU command each.
-  conn->max_write = 1u << 20;
-  conn->max_readahead = 1u << 20;
-  // The kernel's default of 12 background requests caps readahead and writeback concurrency.
-  conn->max_background = g_tuning.max_background;
-  conn->congestion_threshold = g_tuning.max_background * 3 / 4;
-  // Truncation on open comes as a setattr, through the same resize path as truncate(2).
-  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-  if (g_tuning.writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-}
+void op_init(void* /*userdata*/, fuse_conn_info* conn) { apply_init(g_tuning, conn); }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) { reply_entry(req, fs_of(req).lookup(parent, name)); }
 
@@ -106,22 +96,11 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* 
   reply_entry(req, fs_of(req).link(ino, new_parent, new_name));
 }
 
-// Only this daemon changes a file's bytes, and every change it makes outside write() (truncate,
-// fallocate, copy_file_range) the kernel invalidates itself: what is cached stays valid across
-// opens. Without keep_cache each open empties the file's cache (warm 4 KiB reads 10x slower).
-// noflush: op_flush has nothing to do (no locks, data goes down at write), so close(2) need not
-// wait for a FLUSH round trip; with the writeback cache the kernel still writes back and flushes.
-void set_caching(fuse_file_info* fi) {
-  fi->direct_io = g_tuning.direct_io;
-  fi->keep_cache = !g_tuning.direct_io;
-  fi->noflush = 1;
-}
-
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto r = fs_of(req).open_file(ino, (fi->flags & O_ACCMODE) != O_RDONLY);
   if (!r) return reply_error(req, r.error());
   fi->fh = reinterpret_cast<uint64_t>(r.value());
-  set_caching(fi);
+  apply_open(g_tuning, fi);
   if (fuse_reply_open(req, fi) != 0) fs_of(req).release_file(r.value());
 }
 
@@ -132,7 +111,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   auto f = fs.open_file(a.value().st.st_ino);
   if (!f) return reply_error(req, f.error());
   fi->fh = reinterpret_cast<uint64_t>(f.value());
-  set_caching(fi);
+  apply_open(g_tuning, fi);
   fuse_entry_param e = entry_of(a.value());
   if (fuse_reply_create(req, &e, fi) != 0) fs.release_file(f.value());
 }

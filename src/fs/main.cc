@@ -9,13 +9,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #ifndef PR_SET_IO_FLUSHER
@@ -99,32 +96,6 @@ void usage(const char* prog) {
       prog);
 }
 
-// The mount's backing device info (/sys/class/bdi/MAJOR:MINOR), found through /proc/self/mountinfo
-// since a stat() of the mountpoint would wait on this very daemon:
-// - read_ahead_kb: the kernel caps a FUSE mount's readahead at its default 128 KiB whatever INIT
-//   asks for, so sequential reads came as 128 KiB requests; 4 MiB gives 1 MiB requests (one AFU
-//   command each, max_pages caps a request at max_write) with up to four of them in flight.
-// - with the writeback cache, FUSE's strict 1% dirty-page limit (the kernel may not trust its
-//   daemon) stalls writers long before the page cache is full; max_ratio 100, no strict_limit.
-void tune_bdi(const char* mountpoint, bool writeback_cache) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    fields >> id >> parent >> dev >> root >> point;
-    if (point != mountpoint) continue;
-    const std::string bdi = "/sys/class/bdi/" + dev + "/";
-    bool ok = static_cast<bool>(std::ofstream(bdi + "read_ahead_kb") << "4096\n");
-    if (writeback_cache) {
-      ok = static_cast<bool>(std::ofstream(bdi + "strict_limit") << "0\n") && ok;
-      ok = static_cast<bool>(std::ofstream(bdi + "max_ratio") << "100\n") && ok;
-    }
-    if (!ok) vlunfs::fs::log_warning("cannot tune readahead and dirty limits in %s (needs root)", bdi.c_str());
-    return;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char* argv[]) {
@@ -190,7 +161,9 @@ int main(int argc, char* argv[]) {
   FuseTuning tuning;
   tuning.direct_io = conf.direct_io != 0;
   tuning.writeback_cache = conf.writeback_cache != 0;
-  tuning.max_background = std::max(1u, conf.max_background);
+  tuning.max_background = conf.max_background;
+  tuning.max_threads = conf.max_threads;
+  tuning.clone_fd = conf.no_clone_fd == 0;
   set_fuse_tuning(tuning);
   fuse_session* se = fuse_session_new(&args, &fuse_operations(), sizeof(fuse_lowlevel_ops), fs.get());
   if (se == nullptr) return 1;
@@ -199,7 +172,9 @@ int main(int argc, char* argv[]) {
     fuse_session_destroy(se);
     return 1;
   }
-  tune_bdi(canonical, tuning.writeback_cache);
+  if (!tune_bdi(canonical, tuning.writeback_cache)) {
+    log_warning("cannot tune the readahead and dirty limits of %s's bdi (needs root)", canonical);
+  }
 
   // Daemonize by hand rather than with fuse_daemonize(): the child must clone the parent's AFU
   // contexts (a context belongs to the process that attached it, pitfall 21), and the parent
@@ -265,19 +240,7 @@ int main(int argc, char* argv[]) {
   report("");
   log_info("mounted %s on %s", device.c_str(), canonical);
 
-  int rc;
-  if (opts.singlethread) {
-    rc = fuse_session_loop(se);
-  } else {
-    fuse_loop_config* config = fuse_loop_cfg_create();
-    // One /dev/fuse descriptor per thread: a request wakes one thread, not all waiting on one fd.
-    fuse_loop_cfg_set_clone_fd(config, conf.no_clone_fd ? 0 : 1);
-    const unsigned threads = std::max(1u, conf.max_threads);
-    fuse_loop_cfg_set_max_threads(config, threads);
-    fuse_loop_cfg_set_idle_threads(config, threads);  // no thread churn between bursts
-    rc = fuse_session_loop_mt(se, config);
-    fuse_loop_cfg_destroy(config);
-  }
+  const int rc = run_session(se, tuning, opts.singlethread != 0);
   fs->shutdown();
   fuse_remove_signal_handlers(se);
   fuse_session_unmount(se);
