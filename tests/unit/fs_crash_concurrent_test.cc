@@ -6,6 +6,7 @@
 //
 // VLUNFS_CRASH_ITERATIONS / 10 rounds per kind of cut (default 12; 3 under sanitizers).
 #include "crash/fs_workload.h"
+#include "test_iterations.h"
 
 #include <gtest/gtest.h>
 
@@ -15,16 +16,8 @@
 namespace vlunfs::crashtest {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kDefaultIterations = 30;
-#else
-constexpr int kDefaultIterations = 120;
-#endif
-
 int rounds() {
-  const char* env = std::getenv("VLUNFS_CRASH_ITERATIONS");
-  int n = env ? std::atoi(env) : 0;
-  return std::max(1, (n > 0 ? n : kDefaultIterations) / 10);
+  return std::max(1, testing_support::iterations_from_env("VLUNFS_CRASH_ITERATIONS", 120, 30) / 10);
 }
 
 constexpr int kThreads = 4;

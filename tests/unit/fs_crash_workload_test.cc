@@ -10,6 +10,7 @@
 //
 // VLUNFS_CRASH_ITERATIONS sets the crash points per kind (default 120; 30 under sanitizers).
 #include "crash/fs_workload.h"
+#include "test_iterations.h"
 
 #include <gtest/gtest.h>
 
@@ -19,17 +20,7 @@
 namespace vlunfs::crashtest {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kDefaultPoints = 30;
-#else
-constexpr int kDefaultPoints = 120;
-#endif
-
-int points_per_kind() {
-  const char* env = std::getenv("VLUNFS_CRASH_ITERATIONS");
-  int n = env ? std::atoi(env) : 0;
-  return n > 0 ? n : kDefaultPoints;
-}
+int points_per_kind() { return testing_support::iterations_from_env("VLUNFS_CRASH_ITERATIONS", 120, 30); }
 
 constexpr uint64_t kDeviceBytes = 96ull << 20;
 constexpr unsigned kChunkShift = 4;  // 64 KiB chunks (simulator only): many chunk operations per run

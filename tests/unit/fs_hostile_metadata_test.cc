@@ -8,6 +8,7 @@
 // VLUNFS_HOSTILE_MUTATIONS sets the count (default 3000; 600 under sanitizers).
 #include "fs/log.h"
 #include "fuzz/metadata_image.h"
+#include "test_iterations.h"
 
 #include <gtest/gtest.h>
 
@@ -19,17 +20,7 @@
 namespace vlunfs::hostile {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kDefaultMutations = 600;
-#else
-constexpr int kDefaultMutations = 3000;
-#endif
-
-int mutations() {
-  const char* env = std::getenv("VLUNFS_HOSTILE_MUTATIONS");
-  int n = env ? std::atoi(env) : 0;
-  return n > 0 ? n : kDefaultMutations;
-}
+int mutations() { return testing_support::iterations_from_env("VLUNFS_HOSTILE_MUTATIONS", 3000, 600); }
 
 const Bytes& base() {
   static const Bytes region = populated_metadata();
