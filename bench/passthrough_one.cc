@@ -8,6 +8,10 @@
 //
 //   passthrough_one [-f] [-s] [-o direct_io,writeback_cache,max_threads=N,noclone_fd,max_background=N]
 //                   BACKING MOUNTPOINT          (the same -o options as vlunfs, same defaults)
+//
+// With -o discard it is FUSE's floor rather than a file system: writes are acknowledged without
+// being stored and reads are answered with zeros without touching the backing file (which only
+// gives the file its size). No daemon that keeps the data can be faster than that mount.
 
 #include "fs/fuse_tuning.h"
 
@@ -39,6 +43,7 @@ struct Config {
   int threads = 64;
   int max_background = 64;
   int no_clone_fd = 0;
+  int discard = 0;  // the floor: see the top of the file
 };
 
 Config g_conf;
@@ -51,6 +56,7 @@ const fuse_opt kOptions[] = {
     {"max_threads=%d", offsetof(Config, threads), 0},
     {"noclone_fd", offsetof(Config, no_clone_fd), 1},
     {"max_background=%d", offsetof(Config, max_background), 0},
+    {"discard", offsetof(Config, discard), 1},
     FUSE_OPT_END,
 };
 
@@ -77,6 +83,13 @@ bool stat_of(fuse_ino_t ino, struct stat* st) {
   return true;
 }
 
+// The bytes of the backing file at and after off (what a -o discard read may return).
+size_t file_size_from(off_t off) {
+  struct stat st;
+  if (fstat(g_fd, &st) != 0 || st.st_size <= off) return 0;
+  return static_cast<size_t>(st.st_size - off);
+}
+
 // Per thread and page-aligned, as vlunfs's read buffer.
 char* thread_buffer(size_t size) {
   struct Buffer {
@@ -90,6 +103,7 @@ char* thread_buffer(size_t size) {
     buf.size = (size + 4095) & ~size_t{4095};
     buf.p = static_cast<char*>(std::aligned_alloc(4096, buf.size));
     if (!buf.p) buf.size = 0;
+    if (buf.p) std::memset(buf.p, 0, buf.size);  // what -o discard reads return
   }
   return buf.p;
 }
@@ -130,7 +144,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*) {
   char* buf = thread_buffer(size);
   if (!buf) return (void)fuse_reply_err(req, ENOMEM);
-  size_t done = 0;
+  size_t done = g_conf.discard ? std::min<size_t>(size, file_size_from(off)) : 0;
   while (done < size) {
     ssize_t n = pread(g_fd, buf + done, size - done, off + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
@@ -142,7 +156,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
 }
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off, fuse_file_info*) {
-  size_t done = 0;
+  size_t done = g_conf.discard ? size : 0;
   while (done < size) {
     ssize_t n = pwrite(g_fd, data + done, size - done, off + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
@@ -200,7 +214,7 @@ int main(int argc, char* argv[]) {
   fuse_cmdline_opts opts{};
   if (fuse_parse_cmdline(&args, &opts) != 0) return 2;
   if (g_conf.backing == nullptr || opts.mountpoint == nullptr) {
-    std::fprintf(stderr, "usage: %s [-f] [-s] [-o direct_io,writeback_cache,max_threads=N,noclone_fd,max_background=N] BACKING MOUNTPOINT\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [-f] [-s] [-o direct_io,writeback_cache,max_threads=N,noclone_fd,max_background=N,discard] BACKING MOUNTPOINT\n", argv[0]);
     return 2;
   }
   g_fd = open(g_conf.backing, O_RDWR | O_CLOEXEC);

@@ -3,6 +3,8 @@
 #   raw         fio on a file in the directory that holds the simulated flash image,
 #   passthrough a minimal FUSE pass-through of one backing file in that directory, with vlunfs's
 #               FUSE settings (bench/passthrough_one.cc): the cost of FUSE itself,
+#   floor       (sequential jobs) the same pass-through with -o discard: writes dropped, reads
+#               answered with zeros; what FUSE allows any daemon at best,
 #   vlunfs      a vlunfs mount of a simulated flash image in that directory;
 # data jobs (bench/fio/jobs.fio) with the page cache cold and, for reads, warm; ext4 in a loop
 # device with small files; and vlunfs's metadata: create+unlink, resize to 1 TiB and back, mount
@@ -66,8 +68,9 @@ OUT=$DIR/results.tsv     # job <TAB> target <TAB> run <TAB> value
 IMG=$DIR/flash.img
 MNT_V=$DIR/mnt-vlunfs
 MNT_P=$DIR/mnt-pt
+MNT_F=$DIR/mnt-floor
 EXT4=$DIR/mnt-ext4
-mkdir -p "$MNT_V" "$MNT_P" "$EXT4"
+mkdir -p "$MNT_V" "$MNT_P" "$MNT_F" "$EXT4"
 opt_args=()
 [ -n "$FUSE_OPTS" ] && opt_args=(-o "$FUSE_OPTS")
 
@@ -114,18 +117,21 @@ target_file() {
   case $1 in
     raw) echo "$DIR/raw.dat" ;;
     passthrough) echo "$MNT_P/file" ;;
+    floor) echo "$MNT_F/file" ;;
     vlunfs) echo "$MNT_V/bench" ;;
   esac
 }
 
 setup_targets() {
-  rm -f "$IMG" "$DIR/raw.dat" "$DIR/pt-backing.dat"
+  rm -f "$IMG" "$DIR/raw.dat" "$DIR/pt-backing.dat" "$DIR/floor-backing.dat"
   # 1 TiB of chunks for the resize test, the bench file and the pool's zero chunk; sparse.
   "$MKFS" --size 1040G "$IMG" >/dev/null
   mount_vlunfs "$IMG" "$MNT_V" "${opt_args[@]}"
-  truncate -s ${SIZE_MB}M "$DIR/pt-backing.dat" "$DIR/raw.dat"
+  truncate -s ${SIZE_MB}M "$DIR/pt-backing.dat" "$DIR/raw.dat" "$DIR/floor-backing.dat"
   "$PT" "${opt_args[@]}" "$DIR/pt-backing.dat" "$MNT_P"
   fs_ready "$MNT_P"
+  "$PT" "${opt_args[@]}" -o discard "$DIR/floor-backing.dat" "$MNT_F"
+  fs_ready "$MNT_F"
   truncate -s ${SIZE_MB}M "$MNT_V/bench"
   for t in raw passthrough vlunfs; do
     # Every timed write is an overwrite of written blocks, on every target alike.
@@ -160,7 +166,9 @@ run_data() {
     for spec in "${DATA_JOBS[@]}"; do
       local section=${spec%%:*} state=cold
       [ "$spec" != "$section" ] && state=${spec#*:}
-      for t in raw passthrough vlunfs; do
+      local targets=(raw passthrough vlunfs)
+      case $section in seq-*) targets=(raw floor passthrough vlunfs) ;; esac
+      for t in "${targets[@]}"; do
         local f
         f=$(target_file $t)
         drop_caches
@@ -175,7 +183,7 @@ run_data() {
   ext4_small_files
   # Memory after the data jobs, with every serving thread started.
   V_RSS_DATA=$(rss_kib "$(daemon_pid "$IMG")")
-  umount "$MNT_P" "$MNT_V"
+  umount "$MNT_P" "$MNT_F" "$MNT_V"
   wait_daemons
 }
 
@@ -294,9 +302,9 @@ cell() {  # cell JOB TARGET -> "median (min–max)"
 }
 fmt() { awk -v v="$1" 'BEGIN { if (v >= 100000) printf "%.0fk", v / 1000; else if (v >= 100) printf "%.0f", v; else printf "%.3g", v }'; }
 median_raw() { awk -F'\t' -v j="$1" -v t="$2" '$1 == j && $2 == t {print $4}' "$OUT" | median_of | cut -d' ' -f1; }
-ratio() {
+ratio() {  # ratio JOB DENOMINATOR [NUMERATOR, default vlunfs]
   local a b
-  a=$(median_raw "$1" vlunfs)
+  a=$(median_raw "$1" "${3:-vlunfs}")
   b=$(median_raw "$1" "$2")
   [ -z "$a" ] || [ -z "$b" ] && { echo "–"; return; }
   awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "–"; else printf "%.2f", a / b }'
@@ -306,15 +314,15 @@ report() {
   local jobs
   mapfile -t jobs < <(cut -f1 "$OUT" | awk '!seen[$0]++')
   {
-    echo "| job | raw | pass-through | vlunfs | vlunfs/raw | vlunfs/pass-through |"
-    echo "|---|---|---|---|---|---|"
+    echo "| job | raw | FUSE floor | pass-through | vlunfs | vlunfs/raw | floor/raw | vlunfs/pass-through |"
+    echo "|---|---|---|---|---|---|---|---|"
     for j in "${jobs[@]}"; do
-      echo "| $j | $(cell "$j" raw) | $(cell "$j" passthrough) | $(cell "$j" vlunfs) | $(ratio "$j" raw) | $(ratio "$j" passthrough) |"
+      echo "| $j | $(cell "$j" raw) | $(cell "$j" floor) | $(cell "$j" passthrough) | $(cell "$j" vlunfs) | $(ratio "$j" raw) | $(ratio "$j" raw floor) | $(ratio "$j" passthrough) |"
     done
   } >"$DIR/table.md"
   {
     echo "Units: sequential jobs MiB/s, random jobs IOPS, others as named; medians of $RUNS runs (min–max)."
-    echo "FUSE options on both FUSE targets: \`${FUSE_OPTS:-(defaults)}\`. ${SIZE_MB} MiB files, ${RUNTIME} s per random job."
+    echo "FUSE options on the FUSE targets: \`${FUSE_OPTS:-(defaults)}\`. ${SIZE_MB} MiB files, ${RUNTIME} s per random job."
     echo
     cat "$DIR/table.md"
     if [ -n "${V_RSS_EMPTY:-}" ]; then

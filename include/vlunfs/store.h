@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 namespace vlunfs::store {
 
@@ -33,7 +34,20 @@ struct FileStoreOptions {
   uint64_t create_size = 0;    // create a sparse image of this size if the path does not exist
   bool read_only = false;
   bool exclusive_lock = false;  // take flock(LOCK_EX|LOCK_NB): EBUSY if another process holds it
+  // Write-behind: when a write reaches the end of an aligned window of this many bytes, writeback
+  // of that window's dirty pages is started at once (sync_file_range, not waited for), so a
+  // sequential stream goes to the disk while it is being written and a later flush() has little
+  // left to do. 0 leaves it to the kernel's flusher threads. Durability is unchanged: only
+  // flush() promises it.
+  uint64_t write_behind = 0;
 };
+
+// The write-behind rule: the range [first, second) whose writeback a completed write of
+// [offset, end) starts, or an empty range. A write that reaches or crosses the end of a window
+// sends from the start of the window it began in up to the last window end it reached, so a
+// sequential stream of any request size sends each window once, as soon as it is complete; a
+// write that stays inside its window sends nothing.
+std::pair<uint64_t, uint64_t> write_behind_range(uint64_t offset, uint64_t end, uint64_t window);
 
 // An image file (sparse) or a block device.
 Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,

@@ -54,6 +54,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, 
   fo.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
   fo.read_only = options.read_only;
   fo.exclusive_lock = true;
+  fo.write_behind = options.write_behind;
   auto dev = store::open_file_store(device, fo);
   // A daemon that was just unmounted may still be writing its last checkpoint: give it a moment.
   for (int i = 0; i < 50 && !dev && dev.error().value() == EBUSY; ++i) {

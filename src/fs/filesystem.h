@@ -33,6 +33,9 @@ namespace vlunfs::fs {
 struct MountOptions {
   bool read_only = false;
   bool thin = false;  // new files are thin: unwritten chunks map the zero chunk until written
+  // The image's write-behind window (store::FileStoreOptions::write_behind); 0 turns it off.
+  // bench/RESULTS.md has the measurement behind the default.
+  uint64_t write_behind = uint64_t{8} << 20;
 };
 
 struct Attr {

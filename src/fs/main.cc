@@ -33,6 +33,7 @@ struct Config {
   int no_clone_fd = 0;
   unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
   unsigned max_background = 64;
+  unsigned write_behind_mib = 8;  // the image's write-behind window
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -45,6 +46,7 @@ const fuse_opt kOptions[] = {
     {"noclone_fd", offsetof(Config, no_clone_fd), 1},
     {"max_threads=%u", offsetof(Config, max_threads), 0},
     {"max_background=%u", offsetof(Config, max_background), 0},
+    {"write_behind=%u", offsetof(Config, write_behind_mib), 0},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -88,6 +90,9 @@ void usage(const char* prog) {
       "  -o max_threads=N   threads serving requests (default 64)\n"
       "  -o noclone_fd      all threads share one /dev/fuse descriptor (default: one each)\n"
       "  -o max_background=N  asynchronous requests (readahead, writeback) in flight (default 64)\n"
+      "  -o write_behind=N  start writing each completed N MiB window of the image to the disk at\n"
+      "                     once, so that a large sequential write has little left for its fsync\n"
+      "                     (default 8; 0 leaves it to the kernel's flusher)\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
@@ -140,6 +145,11 @@ int main(int argc, char* argv[]) {
   MountOptions mount_options;
   mount_options.read_only = conf.read_only != 0;
   mount_options.thin = conf.thin != 0;
+  if (conf.write_behind_mib > 65536) {
+    std::fprintf(stderr, "vlunfs: write_behind=%u: at most 65536 (MiB)\n", conf.write_behind_mib);
+    return 2;
+  }
+  mount_options.write_behind = uint64_t{conf.write_behind_mib} << 20;
   std::string why;
   auto opened = Filesystem::open(device, mount_options, &why);
   if (!opened) {

@@ -2,7 +2,8 @@
 # The data path options (vlunfs --help): each mount keeps data intact through real tools — dd at
 # 1 MiB and 4 KiB, writes past the end, cp/cmp, a fio write+verify with several jobs, a read after
 # the page cache was dropped, and after a remount — and leaves an image that fsck finds clean.
-# No timings are asserted here: bench/run.sh measures.
+# A value out of range is refused before anything is mounted. No timings are asserted here:
+# bench/run.sh measures.
 source "$(dirname "$0")/lib.sh" "$1"
 
 img=$WORK/flash.img
@@ -47,3 +48,12 @@ check_option direct_io
 check_option writeback_cache
 check_option max_threads=2,noclone_fd,max_background=4
 check_option direct_io,writeback_cache
+# Write-behind on every 1 MiB write, and off.
+check_option write_behind=1
+check_option write_behind=0
+
+mkdir -p "$mnt"
+expect_fail "write_behind=70000: at most 65536" "$VLUNFS" -f -o write_behind=70000 "$img" "$mnt"
+expect_fail "write_behind=lots" "$VLUNFS" -f -o write_behind=lots "$img" "$mnt"
+mountpoint -q "$mnt" && fail "a refused option left a mount behind"
+fsck_clean "$img"
