@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# vlunfs on a block device (a loop device over a file here) instead of an image file: mkfs refuses
+# a device that holds another filesystem unless forced, and refuses --size; the mount serves
+# truncate, dd, cp (clones) and rm, with write-behind on as by default; the data survives a
+# remount and a dropped page cache; chunks go back to the pool when their last owner lets go, and a
+# regrown range reads as zeros; fsck finds the device clean.
+source "$(dirname "$0")/lib.sh" "$1"
+
+backing=$WORK/backing.img
+mnt=$WORK/mnt
+truncate -s 3G "$backing"
+dev=$(losetup -f --show "$backing") || fail "no loop device"  # lib.sh's cleanup detaches it
+
+log "mkfs on $dev: refusals first"
+mkfs.ext4 -q -F "$dev"
+expect_fail "use --force" "$MKFS" "$dev"
+expect_fail "is a block device" "$MKFS" --size 1G "$dev"
+"$MKFS" --force "$dev" >/dev/null
+expect_fail "already holds a vlunfs" "$MKFS" "$dev"
+
+log "mount it; write through the vLUN layer"
+mount_fs "$dev" "$mnt"
+grep -F " $mnt " /proc/mounts | grep -qF "$dev" || fail "/proc/mounts does not name $dev"
+dd if=/dev/urandom of="$WORK/data" bs=1M count=300 status=none
+truncate -s 600M "$mnt/vol"
+# 300 MiB in 1 MiB writes crosses 8 MiB write-behind windows and a 256 MiB chunk boundary.
+dd if="$WORK/data" of="$mnt/vol" bs=1M conv=notrunc status=none
+dd if="$WORK/data" of="$mnt/vol" bs=4k seek=$((400 * 256)) count=1000 conv=notrunc status=none
+cp "$mnt/vol" "$mnt/copy"
+sync
+cmp -n $((300 << 20)) "$WORK/data" "$mnt/vol" || fail "vol differs"
+cmp "$mnt/vol" "$mnt/copy" || fail "copy differs"
+
+log "remount: the data is on the device"
+umount_fs "$mnt"
+fsck_clean "$dev"
+mount_fs "$dev" "$mnt"
+echo 3 >/proc/sys/vm/drop_caches
+cmp -n $((300 << 20)) "$WORK/data" "$mnt/vol" || fail "vol differs after a remount"
+cmp -n $((1000 * 4096)) "$WORK/data" "$mnt/vol" --ignore-initial=0:$((400 << 20)) ||
+  fail "the 4 KiB writes at 400 MiB differ after a remount"
+
+log "shrink and rm give the chunks back, and what comes back reads as zeros"
+# cp cloned vol's chunks, so the copy shares them: the shrink frees nothing yet, the rm frees the
+# two chunks that only vol still held, and the regrow takes two again.
+free_before=$(chunk_free "$mnt")
+truncate -s 100M "$mnt/copy"
+expect_eq "$(chunk_free "$mnt")" "$free_before" "chunks free after shrinking a clone"
+rm "$mnt/vol"
+expect_eq "$(chunk_free "$mnt")" $((free_before + 2)) "chunks free after rm"
+truncate -s 600M "$mnt/copy"
+expect_eq "$(chunk_free "$mnt")" "$free_before" "chunks free after the regrow"
+expect_eq "$(cmp -n $((100 << 20)) "$WORK/data" "$mnt/copy" && echo same)" same "the kept 100 MiB of the copy"
+zeros=$(tail -c +$(((100 << 20) + 1)) "$mnt/copy" | tr -d '\0' | wc -c)
+expect_eq "$zeros" 0 "non-zero bytes in the regrown range"
+umount_fs "$mnt"
+fsck_clean "$dev"
