@@ -41,7 +41,9 @@ cleanup() {
   for m in "${LOOP_MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
   # Loop devices backed by files in this test's scratch directory.
   losetup -a 2>/dev/null | grep -F "$WORK" | cut -d: -f1 | while read -r dev; do losetup -d "$dev"; done
+  # /proc/mounts writes a space in a path as \040: printf %b turns it back.
   grep -F " $WORK" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+    m=$(printf '%b' "$m")
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
   done
   for pid in "${DAEMON_PIDS[@]}"; do

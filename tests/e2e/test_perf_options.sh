@@ -52,6 +52,14 @@ check_option direct_io,writeback_cache
 check_option write_behind=1
 check_option write_behind=0
 
+# The readahead is raised on the mount's bdi (INIT then keeps 1 MiB), found through mountinfo,
+# which escapes a space in the mountpoint's name.
+for m in "$mnt" "$WORK/mnt with space"; do
+  mount_fs "$img" "$m"
+  expect_eq "$(cat "/sys/class/bdi/$(mountpoint -d "$m")/read_ahead_kb")" 1024 "read_ahead_kb of $m"
+  umount_fs "$m"
+done
+
 mkdir -p "$mnt"
 expect_fail "write_behind=70000: at most 65536" "$VLUNFS" -f -o write_behind=70000 "$img" "$mnt"
 expect_fail "write_behind=lots" "$VLUNFS" -f -o write_behind=lots "$img" "$mnt"
