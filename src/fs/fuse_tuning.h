@@ -20,8 +20,8 @@ struct FuseTuning {
 void apply_init(const FuseTuning& tuning, fuse_conn_info* conn);
 // OPEN/CREATE replies: page cache kept across opens (or direct I/O), no FLUSH on close.
 void apply_open(const FuseTuning& tuning, fuse_file_info* fi);
-// The mount's bdi: 4 MiB readahead, and with the writeback cache no strict 1% dirty limit. False
-// when the mount or its bdi files could not be found or written (not root).
+// The mount's bdi: readahead raised (INIT then keeps 1 MiB), and with the writeback cache no strict
+// 1% dirty limit. False when the mount or its bdi files could not be found or written (not root).
 bool tune_bdi(const char* mountpoint, bool writeback_cache);
 // Serves the session until it ends: one thread, or the multithreaded loop as tuned.
 int run_session(fuse_session* se, const FuseTuning& tuning, bool single_thread);

@@ -33,7 +33,7 @@ struct Config {
   int no_clone_fd = 0;
   unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
   unsigned max_background = 64;
-  unsigned write_behind_mib = 8;  // the image's write-behind window
+  unsigned write_behind_mib = vlunfs::fs::MountOptions{}.write_behind >> 20;  // the image's window
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };

@@ -119,7 +119,6 @@ class FileStore final : public BlockStore {
   // nor checks for errors, so a failed writeback is still reported, by the fdatasync in flush(),
   // to whoever asks for durability; its own result is a hint's and is ignored.
   void start_writeback(uint64_t offset, uint64_t end) const {
-    if (write_behind_ == 0) return;
     auto [from, to] = write_behind_range(offset, end, write_behind_);
     if (from == to) return;
     (void)::sync_file_range(fd_, static_cast<off_t>(from), static_cast<off_t>(to - from),
@@ -277,7 +276,7 @@ Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,
 
   return std::unique_ptr<BlockStore>(
       new FileStore(fd.release(), size, block_size, options.read_only, is_device,
-                    options.read_only ? 0 : options.write_behind));
+                    options.write_behind));
 }
 
 bool is_block_device(const std::string& path) {
