@@ -546,6 +546,14 @@ class RemovalFlushTest : public FsTest {
     if (!finished) go_on();  // let it finish, or the future's destructor waits forever
     return finished && looked_up.get().has_value();
   }
+  // A closed file in the root whose bytes [0, length) are written, so it owns chunks.
+  static uint64_t written_file(Filesystem& fs, const std::string& name, size_t length, uint8_t seed) {
+    const uint64_t ino = ino_of(fs.create(meta::ROOT_INO, name, S_IFREG | 0644, {}));
+    auto f = fs.open_file(ino, true).value();
+    EXPECT_TRUE(fs.write(f, 0, pattern(length, seed)));
+    fs.release_file(f);
+    return ino;
+  }
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -568,11 +576,8 @@ TEST_F(RemovalFlushTest, UnlinkOfAnEmptyFileDoesNotHoldTheNamespaceAcrossAFlush)
 
 TEST_F(RemovalFlushTest, UnlinkOfAFileWithChunksFreesThemOnlyAfterItsFlushAndWithoutTheLock) {
   auto fs = mount();
-  const uint64_t ino = ino_of(fs->create(meta::ROOT_INO, "full", S_IFREG | 0644, {}));
+  const uint64_t ino = written_file(*fs, "full", 2 * kChunk, 17);
   ASSERT_TRUE(fs->create(meta::ROOT_INO, "other", S_IFREG | 0644, {}));
-  auto f = fs->open_file(ino, true).value();
-  ASSERT_TRUE(fs->write(f, 0, pattern(2 * kChunk, 17)));
-  fs->release_file(f);
   const uint64_t free_before = fs->pool_stats().free_chunks;
   stall_flushes();
   std::thread unlinker([&] { EXPECT_FALSE(fs->unlink(meta::ROOT_INO, "full")); });
@@ -592,11 +597,8 @@ TEST_F(RemovalFlushTest, UnlinkOfAFileWithChunksFreesThemOnlyAfterItsFlushAndWit
 
 TEST_F(RemovalFlushTest, RenameOverAFileWithChunksFreesThemOnlyAfterItsFlush) {
   auto fs = mount();
-  const uint64_t victim = ino_of(fs->create(meta::ROOT_INO, "victim", S_IFREG | 0644, {}));
+  const uint64_t victim = written_file(*fs, "victim", kChunk, 18);
   ASSERT_TRUE(fs->create(meta::ROOT_INO, "newer", S_IFREG | 0644, {}));
-  auto f = fs->open_file(victim, true).value();
-  ASSERT_TRUE(fs->write(f, 0, pattern(kChunk, 18)));
-  fs->release_file(f);
   const uint64_t free_before = fs->pool_stats().free_chunks;
   stall_flushes();
   std::thread renamer([&] { EXPECT_FALSE(fs->rename(meta::ROOT_INO, "newer", meta::ROOT_INO, "victim", 0)); });
