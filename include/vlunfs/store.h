@@ -33,7 +33,9 @@ struct FileStoreOptions {
   uint32_t block_size = 4096;  // 4096 or 512; a block device reports its own logical block size
   uint64_t create_size = 0;    // create a sparse image of this size if the path does not exist
   bool read_only = false;
-  bool exclusive_lock = false;  // take flock(LOCK_EX|LOCK_NB): EBUSY if another process holds it
+  // Take flock(LOCK_EX|LOCK_NB), and open a block device with O_EXCL: EBUSY if another process
+  // holds it, or if the device is mounted or held by the kernel (device mapper, md, ...).
+  bool exclusive_lock = false;
   // Write-behind: when a write reaches the end of an aligned window of this many bytes, writeback
   // of that window's dirty pages is started at once (sync_file_range, not waited for), so a
   // sequential stream goes to the disk while it is being written and a later flush() has little

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <limits>
 #include <utility>
@@ -164,10 +165,13 @@ class FileStore final : public BlockStore {
     return {};
   }
 
-  // BLKZEROOUT, not BLKDISCARD: a discarded sector may read back as anything (or as its old
-  // contents), and the interface promises zeros. The kernel turns BLKZEROOUT into WRITE ZEROES or
-  // unmap-with-zeroing where the device supports it, and writes zeros itself otherwise. It only
-  // takes whole logical blocks, so the unaligned ends are written here.
+  // Not BLKDISCARD: a discarded sector may read back as anything (or as its old contents), and the
+  // interface promises zeros. First fallocate(PUNCH_HOLE) on the device, which the kernel serves
+  // only by an unmap that is guaranteed to read back as zeros (WRITE ZEROES with unmap: what
+  // BLKDISCARDZEROES once promised for discards) and refuses otherwise, so it is always fast; a
+  // loop device passes it on as a hole in its backing file. Then BLKZEROOUT, which the kernel
+  // turns into WRITE ZEROES where it can and into written zeros otherwise. Both take only whole
+  // logical blocks, so the unaligned ends are written here.
   std::error_code zero_device_range(uint64_t offset, uint64_t length) {
     const uint64_t end = offset + length;
     const uint64_t aligned_begin = (offset + block_size_ - 1) / block_size_ * block_size_;
@@ -178,6 +182,16 @@ class FileStore final : public BlockStore {
     }
     if (aligned_end < end) {
       if (auto ec = write_zeros(aligned_end, end - aligned_end)) return ec;
+    }
+    while (!no_zeroing_unmap_) {
+      if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(aligned_begin),
+                      static_cast<off_t>(aligned_end - aligned_begin)) == 0) {
+        return {};
+      }
+      if (errno == EINTR) continue;
+      // EOPNOTSUPP: the device cannot unmap with zeros; not asked again for this store.
+      if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL && errno != ENODEV) return last_errno();
+      no_zeroing_unmap_ = true;
     }
     uint64_t range[2] = {aligned_begin, aligned_end - aligned_begin};
     while (::ioctl(fd_, BLKZEROOUT, range) != 0) {
@@ -196,6 +210,8 @@ class FileStore final : public BlockStore {
   const bool read_only_;
   const bool is_device_;
   const uint64_t write_behind_;
+  // The device refused an unmap that zeroes (set once, by whichever thread saw it first).
+  std::atomic<bool> no_zeroing_unmap_{false};
 };
 
 bool valid_block_size(uint64_t block_size) { return block_size == 512 || block_size == 4096; }
@@ -233,7 +249,13 @@ Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,
     return errno_error(EINVAL);
   }
 
-  const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  // On a block device O_EXCL claims it, as a mount does: the open fails with EBUSY while the device
+  // is mounted or held (device mapper, md, another exclusive opener), and nothing can mount it
+  // while this store is open. The claim also lets fallocate and BLKZEROOUT on this descriptor run
+  // without claiming the device for themselves (the kernel refuses that while another holds it).
+  struct stat before;
+  if (options.exclusive_lock && ::stat(path.c_str(), &before) == 0 && S_ISBLK(before.st_mode)) flags |= O_EXCL;
   ScopedFd fd(::open(path.c_str(), flags));
   // A read-only open never creates: it must not change the filesystem. The loop covers losing the
   // creation race to another process, after which the file exists and is simply opened.
