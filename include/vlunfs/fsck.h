@@ -12,7 +12,15 @@
 // There is no allocation bitmap to check: the allocator is rebuilt from the chunk maps at every
 // mount (design decision 3), so a chunk is free exactly when no map names it, the free count is
 // the data area's chunks minus the mapped ones, and the only chunks that can "leak" are those of
-// orphans (unlinked while open when the daemon stopped); the next mount or --repair frees them.
+// orphans (unlinked while open when the daemon stopped); the next mount or a repair frees them.
+//
+// A thin vLUN's LXT may be longer than the data area has chunks (its unwritten chunks all map the
+// zero chunk): the bound on any LXT is meta::max_lxt_entries(), the one a resize and journal
+// replay enforce.
+//
+// Repairs come in two kinds, as e2fsck's: those preening makes (-p: they restore what the rest of
+// the metadata says, or what the next mount would do anyway) and those only -y makes (they remove
+// or add a name: a directory entry naming a missing inode, an unnamed inode into /lost+found).
 #pragma once
 
 #include "vlunfs/meta.h"
@@ -25,11 +33,17 @@
 
 namespace vlunfs::fsck {
 
-// Exit codes, as e2fsck's.
+// Exit codes, as fsck(8) defines them (and e2fsck uses them). 2, "corrected, reboot needed", is
+// never used: a vlunfs device is never checked while mounted.
 inline constexpr int EXIT_CLEAN = 0;
 inline constexpr int EXIT_FIXED = 1;
 inline constexpr int EXIT_ERRORS_LEFT = 4;
 inline constexpr int EXIT_OPERATIONAL = 8;
+inline constexpr int EXIT_USAGE = 16;
+inline constexpr int EXIT_CANCELLED = 32;
+
+// Which repairs a check makes: none (-n), the safe ones (-p, preen), or every one fsck knows (-y).
+enum class Repair { kNone, kPreen, kAll };
 
 struct Report {
   std::vector<std::string> errors;    // what is wrong (left as is, unless repaired)
@@ -50,12 +64,18 @@ using Progress = std::function<void(uint64_t done, uint64_t total)>;
 // guessing: link counts, directory parents, next_ino, directory entries naming missing inodes
 // (removed), inodes with links but no name (linked into /lost+found), orphans (removed; the chunks
 // that no other map names are listed in *freed, so that the caller can zero them).
+// Preen (Repair::kPreen) makes only the repairs that change no name.
+Report check_namespace(meta::Namespace& ns, const meta::Geometry& geometry, Repair mode,
+                       std::vector<uint64_t>* freed = nullptr, const Progress& progress = {});
+// repair = Repair::kAll, else Repair::kNone.
 Report check_namespace(meta::Namespace& ns, const meta::Geometry& geometry, bool repair,
                        std::vector<uint64_t>* freed = nullptr, const Progress& progress = {});
 
 struct Options {
-  bool repair = false;
+  bool repair = false;    // every repair (-y); wins over preen
+  bool preen = false;     // only the safe repairs (-p); a problem that needs -y leaves all unchanged
   bool progress = false;  // a progress line on stderr
+  Repair mode() const { return repair ? Repair::kAll : preen ? Repair::kPreen : Repair::kNone; }
 };
 
 // Checks (and with repair, repairs) the vlunfs metadata on an open store; `name` is for messages.

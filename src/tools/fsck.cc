@@ -48,7 +48,17 @@ class Ticker {
 
 Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair, std::vector<uint64_t>* freed,
                        const Progress& progress) {
+  return check_namespace(ns, g, repair ? Repair::kAll : Repair::kNone, freed, progress);
+}
+
+Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode, std::vector<uint64_t>* freed,
+                       const Progress& progress) {
   Report r;
+  // Preen makes only the repairs that restore what the rest of the metadata already says (link
+  // counts, '..', next_ino, orphans the next mount frees anyway); a repair that removes or adds a
+  // name is left to -y, as e2fsck -p leaves such problems to a manual run.
+  const bool repair = mode != Repair::kNone;
+  const bool rename = mode == Repair::kAll;
   r.chunks_total = g.data_chunks();
   auto error = [&](std::string what) { r.errors.push_back(std::move(what)); };
   auto fixed = [&](std::string what) { r.repairs.push_back(std::move(what)); };
@@ -58,6 +68,14 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair
       fixed(what + ": " + fix);
     } else {
       error(what);
+    }
+  };
+  // A defect that only -y repairs (it changes a name): with preen, an error that says so.
+  auto naming_defect = [&](const std::string& what, const std::string& fix) {
+    if (rename) {
+      fixed(what + ": " + fix);
+    } else {
+      error(what + (repair ? " (not repaired when preening: fsck -y " + fix + ")" : ""));
     }
   };
   auto finish = [&]() {
@@ -109,8 +127,8 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair
       if (!c || child == meta::ROOT_INO) {
         const std::string what = "directory " + ino_str(ino) + ": entry '" + name + "' names " +
                                  (c ? std::string("the root") : "missing " + ino_str(child));
-        defect(what, "entry removed");
-        if (repair) {
+        naming_defect(what, "removes the entry");
+        if (rename) {
           it = inode.entries.erase(it);
           continue;
         }
@@ -134,10 +152,10 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair
     if (type_of(inode) != S_IFDIR && inode.nlink > 0 && !names.count(ino)) lost.push_back(ino);
   }
   if (!lost.empty()) {
-    if (!repair) {
+    if (!rename) {
       for (uint64_t ino : lost) {
         error(ino_str(ino) + ": link count " + std::to_string(ns.find(ino)->nlink) +
-              " but no directory names it (--repair links it into /lost+found)");
+              " but no directory names it (fsck -y links it into /lost+found)");
       }
     } else {
       uint64_t lf_ino = 0;
@@ -245,9 +263,13 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair
       error(ino_str(ino) + ": size " + std::to_string(inode.size) + " is beyond its " + std::to_string(inode.lxt.size()) +
             " chunks of " + std::to_string(g.chunk_bytes()) + " bytes");
     }
-    if (inode.lxt.size() > g.data_chunks()) {
-      error(ino_str(ino) + ": " + std::to_string(inode.lxt.size()) + " chunks, more than the data area's " +
-            std::to_string(g.data_chunks()));
+    // The bound that a live resize and journal replay enforce (meta::max_lxt_entries): a thin vLUN
+    // may promise more chunks than the data area has, since its unwritten ones map the zero chunk;
+    // that every chunk it maps really is in the data area is checked entry by entry below.
+    if (inode.lxt.size() > meta::max_lxt_entries(g)) {
+      error(ino_str(ino) + ": " + std::to_string(inode.lxt.size()) + " chunks, more than the " +
+            std::to_string(meta::max_lxt_entries(g)) + " a vLUN may have (" + std::to_string(meta::MAX_OVERCOMMIT) +
+            " times the data area's " + std::to_string(g.data_chunks()) + ", at most 2^32 - 1)");
     }
     for (size_t i = 0; i < inode.lxt.size(); ++i) {
       const uint64_t e = inode.lxt[i];
@@ -292,7 +314,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, bool repair
     meta::Inode& inode = ns.inodes.at(ino);
     if (!repair) {
       r.notes.push_back(ino_str(ino) + ": orphan (unlinked while open) holding " + std::to_string(inode.lxt.size()) +
-                        " chunks; freed at the next mount or by --repair");
+                        " chunks; freed at the next mount or by fsck -p or -y");
       continue;
     }
     uint64_t released = 0;
@@ -357,7 +379,7 @@ void sort_inspection(const meta::MetadataInspection& in, int used, std::vector<s
     const bool older = used >= 0 && used != i && in.superblocks[used].generation > slot.generation;
     if (older) {
       notes->push_back(what + "; it is the fallback of the older superblock copy, as an interrupted checkpoint leaves it "
-                              "(the next checkpoint, or --repair, rewrites it)");
+                              "(the next checkpoint, or fsck -p or -y, rewrites it)");
       *fallback_lost = true;
     } else {
       errors->push_back(what);
@@ -382,8 +404,9 @@ Report check_device(store::BlockStore& device, const std::string& name, const Op
 
   // ---- The state a mount would see ----
   if (options.progress) std::fprintf(stderr, "fsck: loading the metadata and replaying the journal\n");
+  const Repair mode = options.mode();
   meta::OpenOptions mo;
-  mo.read_only = !options.repair;
+  mo.read_only = mode == Repair::kNone;
   meta::OpenReport report;
   std::string why;
   auto store = meta::MetaStore::open(device, mo, &report, &why);
@@ -412,10 +435,24 @@ Report check_device(store::BlockStore& device, const std::string& name, const Op
   Progress progress;
   if (options.progress) progress = [](uint64_t done, uint64_t total) { show_progress("inodes", done, total); };
   std::vector<uint64_t> freed;
-  Report checked = check_namespace(m.ns(), g, options.repair, &freed, progress);
+  if (mode == Repair::kPreen) {
+    // Preening repairs all or nothing: if a problem needs fsck -y, nothing is written and every
+    // problem is reported as it is (e2fsck -p stops the same way, for a manual run).
+    meta::Namespace trial = m.ns();
+    if (!check_namespace(trial, g, Repair::kPreen).errors.empty()) {
+      Report left = check_namespace(m.ns(), g, Repair::kNone, nullptr, progress);
+      left.notes.insert(left.notes.begin(), notes.begin(), notes.end());
+      left.errors.insert(left.errors.begin(), metadata_errors.begin(), metadata_errors.end());
+      left.errors.push_back("not preened: a problem above needs fsck -y (vlunctl fsck -y), nothing was changed");
+      left.exit_code = EXIT_ERRORS_LEFT;
+      return left;
+    }
+  }
+  Report checked = check_namespace(m.ns(), g, mode, &freed, progress);
   checked.notes.insert(checked.notes.begin(), notes.begin(), notes.end());
 
-  const bool rewrite = options.repair && (!checked.repairs.empty() || !metadata_errors.empty() || fallback_lost);
+  const bool rewrite =
+      mode != Repair::kNone && (!checked.repairs.empty() || !metadata_errors.empty() || fallback_lost);
   if (!rewrite) {
     checked.errors.insert(checked.errors.begin(), metadata_errors.begin(), metadata_errors.end());
     checked.exit_code = !checked.errors.empty() ? EXIT_ERRORS_LEFT : checked.repairs.empty() ? EXIT_CLEAN : EXIT_FIXED;
@@ -451,7 +488,7 @@ Report check_device(store::BlockStore& device, const std::string& name, const Op
 Report run(const std::string& device, const Options& options) {
   store::FileStoreOptions fo;
   fo.block_size = 512;
-  fo.read_only = !options.repair;
+  fo.read_only = options.mode() == Repair::kNone;
   fo.exclusive_lock = true;
   auto dev = store::open_file_store(device, fo);
   if (!dev) {

@@ -39,8 +39,9 @@ inline meta::FormatOptions format_options() {
   return fo;
 }
 
-// A populated image: directories, files with chunks and data, a symlink, a hard link, and an
-// orphan; checkpoints in both slots and records in the journal (the daemon "died": no unmount).
+// A populated image: directories, files with chunks and data, a symlink, a hard link, an orphan,
+// and a thin vLUN longer than the data area (48 chunks on 32) with a clone and a snapshot of it;
+// checkpoints in both slots and records in the journal (the daemon "died": no unmount).
 // Returns the first kMetadataBytes of the device.
 inline Bytes populated_metadata() {
   auto memory = store::make_memory_store(kDeviceBytes);
@@ -66,6 +67,21 @@ inline Bytes populated_metadata() {
   fs->release_file(hb);
   (void)fs->symlink(sub, "link", "../b", {});
   (void)fs->link(a, d, "a2");
+  {
+    auto [t, ht] = file(meta::ROOT_INO, "thin", 0);
+    (void)fs->set_thin("thin", true);
+    fs->release_file(ht);
+    ht = fs->open_file(t, true).value();  // reopened: the open vLUN takes the file's new kind
+    struct stat grow {};
+    grow.st_size = 48 * (64 << 10);
+    (void)fs->setattr(t, grow, FUSE_SET_ATTR_SIZE, ht);
+    std::vector<std::byte> data(4096, std::byte{0x17});
+    (void)fs->write(ht, 40 * (64 << 10), data);
+    (void)fs->fsync(ht, false);
+    fs->release_file(ht);
+    (void)fs->clone_file("thin", "thin-clone", false);
+    (void)fs->clone_file("thin", "thin-snap", true);
+  }
   (void)fs->sync_all();  // checkpoint
   auto [c, hc] = file(meta::ROOT_INO, "c", 70000);
   (void)fs->sync_all();  // the other slot

@@ -177,6 +177,65 @@ TEST_F(FsckNamespace, ZeroChunkIsMappedReadOnlyByAnyNumberOfThinVluns) {
   EXPECT_TRUE(mentions(r.errors, "inode 8 chunk 4: maps the zero chunk 99 writable")) << all(r);
 }
 
+// The measured failure: a healthy thin vLUN promising four times the flash was "more than the data
+// area's chunks", an error no repair could clear. The bound is the overcommit limit that a resize
+// and journal replay enforce (meta::max_lxt_entries).
+TEST_F(FsckNamespace, ThinVlunLongerThanTheDataAreaIsClean) {
+  std::vector<uint64_t> lxt(4 * kChunks, ro(kChunks - 1));
+  lxt[0] = rw(10);  // two chunks written, the rest unwritten
+  lxt[399] = rw(11);
+  add_file(meta::ROOT_INO, "thin", 7, lxt, 4 * kChunks * geometry().chunk_bytes());
+  ns.find(7)->flags = meta::INODE_FLAG_THIN;
+  ns.next_ino = 8;
+  Report r = check();
+  EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+  EXPECT_EQ(r.zero_maps, 4 * kChunks - 2);
+  EXPECT_EQ(r.chunks_used, 3u + 2u);
+  EXPECT_EQ(check(true).exit_code, EXIT_CLEAN) << "a repair has nothing to do either";
+}
+
+TEST_F(FsckNamespace, SnapshotAndCloneOfAThinVlunLongerThanTheDataAreaAreClean) {
+  std::vector<uint64_t> lxt(3 * kChunks, ro(kChunks - 1));
+  lxt[5] = ro(10);  // written before the clone and the snapshot: shared, read-only in all three
+  add_file(meta::ROOT_INO, "thin", 7, lxt, lxt.size() * geometry().chunk_bytes());
+  add_file(meta::ROOT_INO, "snap", 8, lxt, lxt.size() * geometry().chunk_bytes());
+  lxt[6] = rw(12);  // the clone wrote a chunk of its own since
+  add_file(meta::ROOT_INO, "clone", 9, lxt, lxt.size() * geometry().chunk_bytes());
+  ns.find(7)->flags = meta::INODE_FLAG_THIN;
+  ns.find(8)->flags = meta::INODE_FLAG_THIN | meta::INODE_FLAG_READONLY;
+  ns.find(9)->flags = meta::INODE_FLAG_THIN;
+  ns.next_ino = 10;
+  Report r = check();
+  EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+  EXPECT_EQ(r.chunks_shared, 1u);
+  EXPECT_EQ(r.zero_maps, 3 * (3 * kChunks - 1) - 1);
+}
+
+TEST_F(FsckNamespace, LxtLongerThanTheOvercommitLimitIsAnError) {
+  const uint64_t limit = meta::max_lxt_entries(geometry());
+  ASSERT_EQ(limit, kChunks * meta::MAX_OVERCOMMIT);
+  add_file(meta::ROOT_INO, "huge", 7, std::vector<uint64_t>(limit + 1, ro(kChunks - 1)), 1);
+  ns.find(7)->flags = meta::INODE_FLAG_THIN;
+  ns.next_ino = 8;
+  Report r = check(true);
+  EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
+  EXPECT_TRUE(mentions(r.errors, "inode 7: " + std::to_string(limit + 1) + " chunks, more than the " +
+                                     std::to_string(limit) + " a vLUN may have")) << all(r);
+  ns.find(7)->lxt.resize(limit);
+  EXPECT_EQ(check().exit_code, EXIT_CLEAN);
+}
+
+TEST_F(FsckNamespace, ThinVlunMappingAChunkOutsideTheDataAreaIsStillAnError) {
+  std::vector<uint64_t> lxt(4 * kChunks, ro(kChunks - 1));
+  lxt[250] = rw(kChunks + 1);
+  add_file(meta::ROOT_INO, "thin", 7, lxt, 1);
+  ns.find(7)->flags = meta::INODE_FLAG_THIN;
+  ns.next_ino = 8;
+  Report r = check(true);
+  EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
+  EXPECT_TRUE(mentions(r.errors, "inode 7 chunk 250: maps physical chunk 101 outside the data area")) << all(r);
+}
+
 TEST_F(FsckNamespace, SizeBeyondTheProvisionedChunksIsAnError) {
   ns.find(4)->size = geometry().chunk_bytes() + 1;
   Report r = check(true);
@@ -282,6 +341,38 @@ TEST_F(FsckNamespace, OrphanIsANoteAndRepairFreesOnlyItsUnsharedChunks) {
   EXPECT_EQ(ns.find(7), nullptr);
   EXPECT_EQ(r.chunks_used, 3u);
   EXPECT_EQ(r.chunks_free, kChunks - 1 - 3) << "the zero chunk is never free";
+}
+
+// Preen (-p) makes the repairs that restore what the rest of the metadata says; one that removes or
+// adds a name is left for -y, and said so.
+TEST_F(FsckNamespace, PreenRepairsLinkCountsParentsAndOrphans) {
+  ns.find(2)->nlink = 5;
+  ns.find(5)->parent = meta::ROOT_INO;
+  add_file(0, "", 7, {rw(20)}, 10);
+  ns.find(7)->nlink = 0;  // an orphan
+  ns.next_ino = 8;
+  std::vector<uint64_t> freed;
+  Report r = check_namespace(ns, geometry(), Repair::kPreen, &freed);
+  EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
+  EXPECT_EQ(ns.find(2)->nlink, 2u);
+  EXPECT_EQ(ns.find(5)->parent, 3u);
+  EXPECT_EQ(freed, std::vector<uint64_t>{20});
+  EXPECT_EQ(check().exit_code, EXIT_CLEAN) << all(check());
+}
+
+TEST_F(FsckNamespace, PreenLeavesNameChangesToRepairEverything) {
+  ns.find(3)->entries["ghost"] = 99;
+  add_file(0, "", 7, {rw(9)}, 10);  // nlink 1, no name
+  ns.next_ino = 100;
+  Report r = check_namespace(ns, geometry(), Repair::kPreen);
+  EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
+  EXPECT_TRUE(mentions(r.errors, "entry 'ghost' names missing inode 99 (not repaired when preening: fsck -y removes the entry)")) << all(r);
+  EXPECT_TRUE(mentions(r.errors, "inode 7: link count 1 but no directory names it (fsck -y links it into /lost+found)")) << all(r);
+  EXPECT_TRUE(ns.find(3)->entries.count("ghost")) << "preen removes no name";
+  EXPECT_FALSE(ns.find(meta::ROOT_INO)->entries.count("lost+found")) << "preen adds no name";
+  r = check_namespace(ns, geometry(), Repair::kAll);
+  EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
+  EXPECT_EQ(check().exit_code, EXIT_CLEAN);
 }
 
 TEST_F(FsckNamespace, NonFileWithAChunkMapIsAnError) {
@@ -397,6 +488,46 @@ TEST_F(FsckImage, FreshAndPopulatedImagesAreClean) {
   EXPECT_EQ(r.directories, 2u);
   EXPECT_EQ(r.chunks_used, 1u);
   EXPECT_TRUE(mentions(r.notes, "1 journal records replayed")) << all(r);
+}
+
+// A thin vLUN four times the data area, as the journal and a checkpoint hold it.
+TEST_F(FsckImage, ThinVlunLongerThanTheDataAreaChecksClean) {
+  const uint64_t zero = geometry_.data_chunks() - 1;
+  const uint32_t chunks = static_cast<uint32_t>(4 * geometry_.data_chunks());
+  {
+    Open o = open();
+    ASSERT_TRUE(o.meta->append(meta::CreateRecord{meta::ROOT_INO, "thin", 2, S_IFREG | 0644, 0, 0, 1, ""}));
+    meta::SetAttrRecord thin;
+    thin.ino = 2;
+    thin.valid = meta::SET_FLAGS;
+    thin.flags = meta::INODE_FLAG_THIN;
+    ASSERT_TRUE(o.meta->append(thin));
+    std::vector<uint64_t> lxt(chunks, ro(zero));
+    lxt[7] = rw(3);
+    auto seq = o.meta->append(meta::ResizeRecord{2, uint64_t{chunks} * geometry_.chunk_bytes(), chunks, 0, lxt, 2});
+    ASSERT_TRUE(seq) << seq.error().message();
+    ASSERT_FALSE(o.meta->wait_durable(seq.value()));
+  }
+  Report r = fsck();
+  EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+  EXPECT_EQ(r.zero_maps, chunks - 1u);
+  {
+    Open o = open();
+    ASSERT_FALSE(o.meta->checkpoint());
+  }
+  r = fsck(true);
+  EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+  EXPECT_EQ(r.files, 1u);
+}
+
+TEST_F(FsckImage, PreenRepairsADamagedSuperblockCopy) {
+  populate();
+  write_bytes(4096 + 40, "garbage");
+  Options o;
+  o.preen = true;
+  Report r = run(path_, o);
+  EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
+  EXPECT_EQ(fsck().exit_code, EXIT_CLEAN);
 }
 
 TEST_F(FsckImage, DamagedSuperblockCopyIsFoundAndRepaired) {

@@ -33,6 +33,31 @@ TEST(HostileMetadata, TheUndamagedImageOpensAndMounts) {
   EXPECT_TRUE(v.mounted) << v.mount_refusal;
 }
 
+// The image the mutations start from is healthy, thin vLUN longer than the data area, its clone
+// and its snapshot included: fsck finds nothing wrong, and the thin vLUN's LXT really is longer
+// than the data area.
+TEST(HostileMetadata, TheUndamagedImageChecksClean) {
+  auto memory = store::make_memory_store(kDeviceBytes);
+  ASSERT_FALSE(memory->write(0, base()));
+  fsck::Report r = fsck::check_device(*memory, "memory", {});
+  std::string all;
+  for (const auto& e : r.errors) all += "error: " + e + "\n";
+  for (const auto& e : r.notes) all += "note: " + e + "\n";
+  EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << all;
+  auto m = meta::MetaStore::open(*memory, {.read_only = true});
+  ASSERT_TRUE(m);
+  const meta::Namespace& ns = m.value()->ns();
+  size_t thin = 0;
+  for (const auto& [ino, inode] : ns.inodes) {
+    if (inode.flags & meta::INODE_FLAG_THIN) {
+      thin++;
+      EXPECT_EQ(inode.lxt.size(), 48u) << "inode " << ino;
+    }
+  }
+  EXPECT_EQ(thin, 3u) << "the thin vLUN, its clone and its snapshot";
+  EXPECT_GT(48u, m.value()->geometry().data_chunks());
+}
+
 // Every input the libFuzzer target ever crashed on (tests/fuzz/regressions/, in its format: a flags
 // byte, then the bytes laid over the metadata region) now ends in an answer.
 TEST(HostileMetadata, InputsTheFuzzerCrashedOnAreAnswered) {
