@@ -3,6 +3,7 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "tools/size_arg.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -33,7 +34,7 @@ struct Config {
   int no_clone_fd = 0;
   unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
   unsigned max_background = 64;
-  unsigned write_behind_mib = vlunfs::fs::MountOptions{}.write_behind >> 20;  // the image's window
+  char* write_behind = nullptr;  // a size (tools/size_arg.h); a bare number counts MiB
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -46,7 +47,7 @@ const fuse_opt kOptions[] = {
     {"noclone_fd", offsetof(Config, no_clone_fd), 1},
     {"max_threads=%u", offsetof(Config, max_threads), 0},
     {"max_background=%u", offsetof(Config, max_background), 0},
-    {"write_behind=%u", offsetof(Config, write_behind_mib), 0},
+    {"write_behind=%s", offsetof(Config, write_behind), 0},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -92,7 +93,8 @@ void usage(const char* prog) {
       "  -o max_background=N  asynchronous requests (readahead, writeback) in flight (default 64)\n"
       "  -o write_behind=N  start writing each completed N MiB window of the image to the disk at\n"
       "                     once, so that a large sequential write has little left for its fsync\n"
-      "                     (default 8; 0 leaves it to the kernel's flusher)\n"
+      "                     (default 8; a size such as 512K or 16M also works; 0 leaves it to the\n"
+      "                     kernel's flusher)\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
@@ -116,6 +118,7 @@ int main(int argc, char* argv[]) {
     ~ParsedArgs() {
       fuse_opt_free_args(args);
       free(conf->device);
+      free(conf->write_behind);
       free(opts->mountpoint);
     }
   } parsed{&args, &conf, &opts};
@@ -145,11 +148,16 @@ int main(int argc, char* argv[]) {
   MountOptions mount_options;
   mount_options.read_only = conf.read_only != 0;
   mount_options.thin = conf.thin != 0;
-  if (conf.write_behind_mib > 65536) {
-    std::fprintf(stderr, "vlunfs: write_behind=%u: at most 65536 (MiB)\n", conf.write_behind_mib);
-    return 2;
+  if (conf.write_behind != nullptr) {
+    std::string why;
+    auto window = vlunfs::tools::parse_size(conf.write_behind, &why, uint64_t{1} << 20);
+    if (!window || *window > (uint64_t{64} << 30)) {
+      std::fprintf(stderr, "vlunfs: -o write_behind=%s: %s\n", conf.write_behind,
+                   window ? "at most 64G" : why.c_str());
+      return 2;
+    }
+    mount_options.write_behind = *window;
   }
-  mount_options.write_behind = uint64_t{conf.write_behind_mib} << 20;
   std::string why;
   auto opened = Filesystem::open(device, mount_options, &why);
   if (!opened) {
@@ -176,7 +184,7 @@ int main(int argc, char* argv[]) {
   tuning.clone_fd = conf.no_clone_fd == 0;
   set_fuse_tuning(tuning);
   fuse_session* se = fuse_session_new(&args, &fuse_operations(), sizeof(fuse_lowlevel_ops), fs.get());
-  if (se == nullptr) return 1;
+  if (se == nullptr) return 2;  // libfuse has said which option it does not know
   if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, opts.mountpoint) != 0) {
     std::fprintf(stderr, "vlunfs: cannot mount on %s\n", opts.mountpoint);
     fuse_session_destroy(se);

@@ -1,16 +1,27 @@
 // mkfs.vlunfs: formats a block device, or creates (sparse) and formats a simulated flash image.
+//
+// Nothing is written to a device that is in use: a block device is claimed (O_EXCL, as a mount
+// claims it) before anything else, and a device that is mounted or held is refused whatever
+// --force says. A failed mkfs removes an image that it created itself, and leaves a file that it
+// refused as it was.
+#include "tools/cli_parse.h"
+#include "tools/mkfs_device.h"
 #include "tools/size_arg.h"
 #include "vlunfs/meta.h"
 #include "vlunfs/store.h"
 
-#include <CLI/CLI.hpp>
 #include <blkid/blkid.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
 
 namespace {
+
+using namespace vlunfs;
+
+constexpr int kUsage = 2;  // a bad option or argument, as for most programs
 
 // Another filesystem's (or partition table's) signature, as libblkid sees it; empty if none.
 std::string foreign_signature(const std::string& path) {
@@ -32,43 +43,79 @@ std::string foreign_signature(const std::string& path) {
   return found;
 }
 
+// A refusal for a device or image that mkfs opened and did not create: says why, changes nothing.
+std::string refusal_for(const std::string& path, bool exists_already, bool force) {
+  if (!exists_already || force) return "";
+  store::FileStoreOptions probe_opts;
+  probe_opts.block_size = 512;
+  probe_opts.read_only = true;
+  if (auto probe = store::open_file_store(path, probe_opts)) {
+    if (meta::has_vlunfs_signature(*probe.value())) {
+      return path + " already holds a vlunfs filesystem; use --force to overwrite it (every vLUN on it is lost)";
+    }
+  }
+  std::string other = foreign_signature(path);
+  if (!other.empty()) return path + " holds " + other + "; use --force to overwrite it";
+  return "";
+}
+
+std::string open_failure(const std::string& path, std::error_code ec, bool block_device) {
+  std::string text = path + ": " + ec.message();
+  if (ec.value() == EBUSY && block_device) {
+    const std::string users = tools::device_users(path);
+    return path + " is in use" + (users.empty() ? " (another program holds it open exclusively)" : ": " + users) +
+           "; will not make a filesystem here (--force does not change that). Unmount it or release it first";
+  }
+  if (ec.value() == EBUSY) return text + " (it is mounted, or another program holds it: unmount it first)";
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace vlunfs;
   CLI::App app{"Format a flash device or create a simulated flash image for vlunfs"};
   app.set_version_flag("-V,--version", "mkfs.vlunfs 0.1.0");
   std::string path, size_text;
   uint32_t block_size = 4096;
   unsigned chunk_shift = 16;
-  bool force = false;
+  bool force = false, quiet = false;
   app.add_option("DEVICE_OR_IMAGE", path, "block device, or image file (created sparse if missing)")->required();
-  app.add_option("-s,--size", size_text, "size of the image to create, e.g. 64G (K/M/G/T suffixes)");
+  app.add_option("-s,--size", size_text,
+                 "size of the image to create: bytes, or a number with a unit K, M, G, T, P, E (powers of "
+                 "1024; KiB, GiB... also work), e.g. 64G or 1.5T");
   app.add_option("-b,--block-size", block_size, "block size in bytes: 4096 (default) or 512")
       ->check(CLI::IsMember({4096, 512}));
   app.add_option("--chunk-shift", chunk_shift,
                  "chunk = 2^N blocks; 16 is the hardware's (256 MiB with 4 KiB blocks). Smaller values "
                  "are beyond the hardware: simulator only, for tests and tiny demos")
       ->check(CLI::Range(4, 16));
-  app.add_flag("-f,--force", force, "overwrite an existing vlunfs or another filesystem's signature");
-  CLI11_PARSE(app, argc, argv);
+  app.add_flag("-f,--force", force,
+               "overwrite an existing vlunfs or another filesystem's signature (never a device that is mounted "
+               "or in use)");
+  app.add_flag("-q,--quiet", quiet, "print nothing but errors (no summary, no progress line)");
+  if (auto code = tools::parse_command_line(app, argc, argv, kUsage)) return *code;
 
   std::optional<uint64_t> size;
   if (!size_text.empty()) {
-    size = tools::parse_size(size_text);
-    if (!size || *size == 0) {
-      std::fprintf(stderr, "mkfs.vlunfs: bad size '%s': use a number with an optional K/M/G/T suffix, e.g. 64G\n",
-                   size_text.c_str());
-      return 1;
+    std::string why;
+    size = tools::parse_size(size_text, &why);
+    if (!size) {
+      std::fprintf(stderr, "mkfs.vlunfs: bad size for --size: %s\n", why.c_str());
+      return kUsage;
+    }
+    if (*size == 0) {
+      std::fprintf(stderr, "mkfs.vlunfs: bad size for --size: '%s' is zero; give the image's size, e.g. 64G\n", size_text.c_str());
+      return kUsage;
     }
     if (*size % block_size != 0) {
-      std::fprintf(stderr, "mkfs.vlunfs: size %s is not a multiple of the block size %u\n", size_text.c_str(), block_size);
-      return 1;
+      std::fprintf(stderr, "mkfs.vlunfs: --size %s (%llu bytes) is not a multiple of the block size %u\n",
+                   size_text.c_str(), static_cast<unsigned long long>(*size), block_size);
+      return kUsage;
     }
   }
   struct stat st;
-  bool exists = ::stat(path.c_str(), &st) == 0;
-  bool block_device = exists && S_ISBLK(st.st_mode);
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  const bool block_device = exists && S_ISBLK(st.st_mode);
   if (!exists && !size) {
     std::fprintf(stderr, "mkfs.vlunfs: %s does not exist; give --size to create a simulated flash image\n", path.c_str());
     return 1;
@@ -77,50 +124,71 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mkfs.vlunfs: %s is a block device; its size is its own (drop --size)\n", path.c_str());
     return 1;
   }
-  if (exists && !force) {
-    store::FileStoreOptions probe_opts;
-    probe_opts.block_size = 512;
-    probe_opts.read_only = true;
-    if (auto probe = store::open_file_store(path, probe_opts)) {
-      if (meta::has_vlunfs_signature(*probe.value())) {
-        std::fprintf(stderr, "mkfs.vlunfs: %s already holds a vlunfs filesystem; use --force to overwrite it "
-                             "(every vLUN on it is lost)\n", path.c_str());
+
+  // A block device is claimed first: a device in use is refused before anything is read or written,
+  // and nothing can mount it until the format is done.
+  store::FileStoreOptions fo;
+  fo.block_size = block_size;
+  fo.exclusive_lock = true;
+  std::unique_ptr<store::BlockStore> dev;
+  if (block_device) {
+    auto opened = store::open_file_store(path, fo);
+    if (!opened) {
+      std::fprintf(stderr, "mkfs.vlunfs: %s\n", open_failure(path, opened.error(), true).c_str());
+      return 1;
+    }
+    dev = std::move(opened).value();
+  }
+  if (std::string refusal = refusal_for(path, exists, force); !refusal.empty()) {
+    std::fprintf(stderr, "mkfs.vlunfs: %s\n", refusal.c_str());
+    return 1;
+  }
+
+  // From here on a failure removes the image if this run created it.
+  bool created = false;
+  auto failed = [&]() {
+    dev.reset();
+    if (created) ::unlink(path.c_str());
+    return 1;
+  };
+  if (!block_device) {
+    if (exists && size && static_cast<uint64_t>(st.st_size) != *size) {
+      // Resized only if no mount holds it (the lock goes with the probe; the store takes it again).
+      if (auto in_use = store::open_file_store(path, fo); !in_use) {
+        std::fprintf(stderr, "mkfs.vlunfs: %s\n", open_failure(path, in_use.error(), false).c_str());
+        return 1;
+      }
+      if (::truncate(path.c_str(), static_cast<off_t>(*size)) != 0) {
+        std::perror(("mkfs.vlunfs: resize " + path).c_str());
         return 1;
       }
     }
-    std::string other = foreign_signature(path);
-    if (!other.empty()) {
-      std::fprintf(stderr, "mkfs.vlunfs: %s holds %s; use --force to overwrite it\n", path.c_str(), other.c_str());
-      return 1;
+    fo.create_size = exists ? 0 : *size;
+    auto opened = store::open_file_store(path, fo);
+    created = !exists && ::access(path.c_str(), F_OK) == 0;
+    if (!opened) {
+      std::fprintf(stderr, "mkfs.vlunfs: %s\n", open_failure(path, opened.error(), false).c_str());
+      return failed();
     }
+    dev = std::move(opened).value();
   }
-  if (exists && !block_device && size && static_cast<uint64_t>(st.st_size) != *size) {
-    if (::truncate(path.c_str(), static_cast<off_t>(*size)) != 0) {
-      std::perror(("mkfs.vlunfs: resize " + path).c_str());
-      return 1;
-    }
-  }
-  store::FileStoreOptions fo;
-  fo.block_size = block_size;
-  fo.create_size = exists ? 0 : *size;
-  fo.exclusive_lock = true;
-  auto dev = store::open_file_store(path, fo);
-  if (!dev) {
-    int e = dev.error().value();
-    std::fprintf(stderr, "mkfs.vlunfs: %s: %s%s\n", path.c_str(), dev.error().message().c_str(),
-                 e == EBUSY ? " (is it mounted? unmount it first)" : "");
-    return 1;
-  }
+
   meta::FormatOptions options;
   options.block_size = block_size;
   options.chunk_shift = chunk_shift;
   std::string why;
-  auto g = meta::format(*dev.value(), options, &why);
+  tools::EraseProgress progress;
+  if (!quiet && ::isatty(STDERR_FILENO)) progress = tools::erase_progress_line(stderr);
+  auto erasing = tools::with_erase_progress(*dev, progress);
+  auto g = meta::format(*erasing, options, &why);
   if (!g) {
-    std::fprintf(stderr, "mkfs.vlunfs: cannot format %s: %s\n", path.c_str(),
-                 why.empty() ? g.error().message().c_str() : why.c_str());
-    return 1;
+    std::fprintf(stderr, "mkfs.vlunfs: cannot format %s: %s%s\n", path.c_str(),
+                 why.empty() ? g.error().message().c_str() : why.c_str(),
+                 created ? " (the image it created is removed)" : "");
+    erasing.reset();
+    return failed();
   }
+  if (quiet) return 0;
   const meta::Geometry& geo = g.value();
   std::printf("%s: vlunfs format %u, %s, block size %u, chunk %s (2^%u blocks%s)\n", path.c_str(), geo.version,
               tools::human_size(geo.device_bytes).c_str(), geo.block_size, tools::human_size(geo.chunk_bytes()).c_str(),

@@ -1,4 +1,8 @@
-// Sizes on the command line: a number with an optional K/M/G/T/P suffix (powers of 1024).
+// Sizes on the command line, read by one parser everywhere a program takes a size (mkfs.vlunfs
+// --size, vlunfs -o write_behind=, ...): a decimal number, optionally with a fraction, and an
+// optional unit K, M, G, T, P, E (also KiB/KB/Ki..., any case), each a power of 1024, as mkfs.ext4
+// and truncate(1) read them. "10G", "10GiB", "1.5T", "4096" and "4096B" are sizes; "-1", "0x10",
+// "1e3" and "12Q" are refused, each with a message that says why.
 #pragma once
 
 #include <cstdint>
@@ -7,46 +11,13 @@
 
 namespace vlunfs::tools {
 
-inline std::optional<uint64_t> parse_size(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  size_t pos = 0;
-  unsigned long long value;
-  try {
-    value = std::stoull(text, &pos, 10);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string suffix = text.substr(pos);
-  unsigned shift = 0;
-  if (suffix.empty() || suffix == "B") {
-    shift = 0;
-  } else {
-    switch (suffix[0]) {
-      case 'K': case 'k': shift = 10; break;
-      case 'M': case 'm': shift = 20; break;
-      case 'G': case 'g': shift = 30; break;
-      case 'T': case 't': shift = 40; break;
-      case 'P': case 'p': shift = 50; break;
-      default: return std::nullopt;
-    }
-    std::string rest = suffix.substr(1);
-    if (!(rest.empty() || rest == "B" || rest == "iB")) return std::nullopt;
-  }
-  if (shift && value > (~0ULL >> shift)) return std::nullopt;
-  return static_cast<uint64_t>(value) << shift;
-}
+// The number of bytes `text` means, or nullopt with the reason in *why (a phrase such as
+// "'-1' is negative: a size is a positive number ..."). A number without a unit counts
+// `default_unit` bytes each (1 for most sizes; an option historically in MiB passes 1 << 20).
+// A fraction must come to a whole number of bytes ("1.5T" does, "1.3" does not).
+std::optional<uint64_t> parse_size(const std::string& text, std::string* why, uint64_t default_unit = 1);
 
-inline std::string human_size(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
+// "1.5 GiB": for messages.
+std::string human_size(uint64_t bytes);
 
 }  // namespace vlunfs::tools

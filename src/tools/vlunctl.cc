@@ -1,8 +1,10 @@
 // vlunctl: administration of vlunfs devices and mounts.
 //   vlunctl info IMAGE|MOUNTPOINT      geometry and pool usage
 //   vlunctl ls MOUNTPOINT              every vLUN with its handle, chunks, last_lba, physical chunks
-//   vlunctl fsck [--repair] IMAGE      check (and repair) an unmounted device
+//   vlunctl fsck [-n|-p|-y] IMAGE      check (and repair) an unmounted device, as fsck.vlunfs
 #include "fs/control_socket.h"
+#include "tools/cli_parse.h"
+#include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
 #include "vlunfs/fsck.h"
 #include "vlunfs/meta.h"
@@ -138,15 +140,11 @@ int main(int argc, char** argv) {
   auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks");
   ls->add_option("MOUNTPOINT", mountpoint)->required();
 
-  std::string image;
-  bool repair = false;
-  auto* fsck_cmd = app.add_subcommand("fsck", "check an unmounted vlunfs device (exit 0 clean, 1 fixed, 4 errors left, 8 failure)");
-  fsck_cmd->add_option("IMAGE", image)->required();
-  bool progress = false;
-  fsck_cmd->add_flag("-r,--repair", repair,
-                     "fix what can be fixed without guessing (a damaged superblock copy or checkpoint slot, "
-                     "orphans, link counts, parents)");
-  fsck_cmd->add_flag("-p,--progress", progress, "a progress line on stderr (the default on a terminal)");
+  tools::FsckCommandLine fsck_command_line;
+  auto* fsck_cmd = app.add_subcommand("fsck", "check an unmounted vlunfs device, as fsck.vlunfs does (-n check only, "
+                                              "-p preen, -y repair; exit 0 clean, 1 fixed, 4 errors left, 8 failure, "
+                                              "16 usage)");
+  tools::add_fsck_options(*fsck_cmd, &fsck_command_line);
 
   std::string src, dst;
   auto* clone = app.add_subcommand("clone", "DST becomes a copy-on-write clone of SRC: every chunk shared, O(1) in data");
@@ -162,7 +160,10 @@ int main(int argc, char** argv) {
   thin->add_option("FILE", thin_path)->required();
   thin->add_flag("--off", thick, "make it thick again (chunks reserved by truncate)");
 
-  CLI11_PARSE(app, argc, argv);
+  // A usage error exits with 2; in the fsck subcommand with 16, fsck(8)'s code, as fsck.vlunfs.
+  if (auto code = tools::parse_command_line(app, argc, argv, 2)) {
+    return *code != 0 && fsck_cmd->parsed() ? fsck::EXIT_USAGE : *code;
+  }
 
   if (*clone) return clone_command(src, dst, "clone");
   if (*snapshot) return clone_command(snap_src, snap_dst, "snapshot");
@@ -181,26 +182,6 @@ int main(int argc, char** argv) {
     return info_image(target);
   }
   if (*ls) return ask_daemon(mountpoint, "ls");
-  if (*fsck_cmd) {
-    fsck::Options options;
-    options.repair = repair;
-    options.progress = progress || isatty(2);
-    fsck::Report r = fsck::run(image, options);
-    for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
-    for (const auto& e : r.errors) std::printf("error: %s\n", e.c_str());
-    for (const auto& f : r.repairs) std::printf("fixed: %s\n", f.c_str());
-    std::printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks, %llu orphans), "
-                "%llu of %llu chunks mapped (%llu shared), %llu free: %s\n",
-                image.c_str(), static_cast<unsigned long long>(r.inodes), static_cast<unsigned long long>(r.files),
-                static_cast<unsigned long long>(r.directories), static_cast<unsigned long long>(r.symlinks),
-                static_cast<unsigned long long>(r.orphans), static_cast<unsigned long long>(r.chunks_used),
-                static_cast<unsigned long long>(r.chunks_total), static_cast<unsigned long long>(r.chunks_shared),
-                static_cast<unsigned long long>(r.chunks_free),
-                r.exit_code == fsck::EXIT_CLEAN ? "clean"
-                : r.exit_code == fsck::EXIT_FIXED ? "errors fixed"
-                : r.exit_code == fsck::EXIT_ERRORS_LEFT ? "ERRORS LEFT"
-                                                        : "could not check");
-    return r.exit_code;
-  }
+  if (*fsck_cmd) return tools::run_fsck(fsck_command_line);
   return 2;
 }

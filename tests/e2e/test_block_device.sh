@@ -3,7 +3,10 @@
 # a device that holds another filesystem unless forced, and refuses --size; the mount serves
 # truncate, dd, cp (clones) and rm, with write-behind on as by default; the data survives a
 # remount and a dropped page cache; chunks go back to the pool when their last owner lets go, and a
-# regrown range reads as zeros; fsck finds the device clean.
+# regrown range reads as zeros; fsck finds the device clean. mkfs never harms a device in use: a
+# mounted ext4 (or a device held by device mapper) is refused, even with --force, with a message
+# that names the mount (or the holder), and not one byte of it changes. mkfs erases the device by
+# an unmap that zeroes, so the loop device's backing file stays sparse.
 source "$(dirname "$0")/lib.sh" "$1"
 
 backing=$WORK/backing.img
@@ -15,7 +18,41 @@ log "mkfs on $dev: refusals first"
 mkfs.ext4 -q -F "$dev"
 expect_fail "use --force" "$MKFS" "$dev"
 expect_fail "is a block device" "$MKFS" --size 1G "$dev"
+
+log "a mounted ext4 is refused, --force or not, and keeps every byte"
+mkdir -p "$WORK/ext4"
+mount "$dev" "$WORK/ext4"
+LOOP_MOUNTS+=("$WORK/ext4")
+echo "still here" >"$WORK/ext4/file"
+sync
+first_mib() { head -c $((1 << 20)) "$dev" | sha256sum; }
+before=$(first_mib)
+for force in "" --force; do
+  expect_fail "is in use: mounted on $WORK/ext4 (ext4)" "$MKFS" $force "$dev"
+  expect_fail "will not make a filesystem here" "$MKFS" $force "$dev"
+done
+expect_eq "$(first_mib)" "$before" "the first MiB of the mounted device after mkfs"
+umount "$WORK/ext4"
+e2fsck -fn "$dev" >/dev/null 2>&1 || fail "the ext4 is damaged after the refused mkfs"
+mount "$dev" "$WORK/ext4"
+expect_eq "$(cat "$WORK/ext4/file")" "still here" "a file on the ext4"
+umount "$WORK/ext4"
+
+log "a device held by device mapper is refused with its holder's name"
+dm=vlunfs-test-$$
+if dmsetup create "$dm" --table "0 $(blockdev --getsz "$dev") linear $dev 0" 2>/dev/null; then
+  CLEANUP_HOOKS+=("dmsetup remove $dm 2>/dev/null")
+  holder=$(basename "$(readlink -f "/dev/mapper/$dm")")
+  expect_fail "is in use: held by $holder" "$MKFS" --force "$dev"
+  dmsetup remove "$dm"
+else
+  log "  (no device mapper here: skipped)"
+fi
+
+log "mkfs erases by unmapping: the loop device's backing file stays sparse"
 "$MKFS" --force "$dev" >/dev/null
+used_kib=$(du -k "$backing" | cut -f1)
+[ "$used_kib" -lt $((64 << 10)) ] || fail "mkfs wrote the 3 GiB device out: its backing file uses $used_kib KiB"
 expect_fail "already holds a vlunfs" "$MKFS" "$dev"
 
 log "mount it; write through the vLUN layer"

@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# mkfs.vlunfs: sizes, refusals without --force, 512-byte blocks; --help on every program.
+# mkfs.vlunfs: sizes (one parser: units, decimals, negatives and garbage refused with a message),
+# refusals without --force, a failed mkfs leaves no image behind (too small; ENOSPC on a tiny
+# tmpfs) and a refused one leaves the file as it was, 512-byte blocks; --help on every program,
+# and a bad option exits 2 (16 for fsck), never with CLI11's own codes; cmake --install puts
+# fsck.vlunfs into sbin.
 source "$(dirname "$0")/lib.sh" "$1"
 
 img=$WORK/flash.img
@@ -20,8 +24,44 @@ expect_fail "holds ext4" "$MKFS" "$WORK/ext4.img"
 log "bad input gets a clear error"
 expect_fail "give --size" "$MKFS" "$WORK/missing.img"
 expect_fail "bad size" "$MKFS" --size 12Q "$WORK/x.img"
-expect_fail "cannot format" "$MKFS" --size 1M "$WORK/tiny.img"
 [ ! -e "$WORK/x.img" ] || fail "a refused mkfs left an image behind"
+
+log "sizes: one parser, with units, decimals and clear refusals"
+# run COMMAND...: its exit code in $rc, its output in $out.
+run() { rc=0; out=$("$@" 2>&1) || rc=$?; }
+run "$MKFS" --size=-1 "$WORK/neg.img"; expect_eq "$rc" 2 "mkfs --size=-1"
+case "$out" in *"'-1' is negative"*) ;; *) fail "--size=-1 said '$out', not that it is negative" ;; esac
+expect_fail "is not a size" "$MKFS" --size 1x5 "$WORK/garbage.img"
+expect_fail "is not a whole number of bytes" "$MKFS" --size 1.3 "$WORK/frac.img"
+expect_fail "is not a multiple of the block size" "$MKFS" --size 1000000001 "$WORK/odd.img"
+for size in 1.5T 10GiB 10G 1073741824; do
+  "$MKFS" -q --size "$size" "$WORK/s.img" || fail "mkfs --size $size refused"
+  want=$(numfmt --from=iec "${size%iB}")
+  expect_eq "$(stat -c %s "$WORK/s.img")" "$want" "image size for --size $size"
+  rm "$WORK/s.img"
+done
+for f in neg garbage frac odd; do [ ! -e "$WORK/$f.img" ] || fail "a refused size left $f.img behind"; done
+"$MKFS" -q --size 1G "$WORK/quiet.img" >"$WORK/quiet.out" 2>&1
+expect_eq "$(wc -c <"$WORK/quiet.out")" 0 "bytes printed by mkfs -q"
+
+log "a failed mkfs removes the image it created; one it refused is left as it was"
+run "$MKFS" --size 1M "$WORK/tiny.img"; expect_eq "$rc" 1 "mkfs of an image too small for the metadata"
+case "$out" in *"cannot format"*"the image it created is removed"*) ;; *) fail "mkfs --size 1M said '$out'" ;; esac
+[ ! -e "$WORK/tiny.img" ] || fail "a failed mkfs left tiny.img behind"
+mkdir "$WORK/small"
+# Two pages: room for a sparse image, not for its superblocks, checkpoints and journal block.
+mount -t tmpfs -o size=8k tmpfs "$WORK/small"
+LOOP_MOUNTS+=("$WORK/small")
+run "$MKFS" --size 4G "$WORK/small/flash.img"; expect_eq "$rc" 1 "mkfs of an image on a full tmpfs"
+case "$out" in *"No space left on device"*) ;; *) fail "mkfs on a full tmpfs said '$out'" ;; esac
+expect_eq "$(ls -A "$WORK/small")" "" "files left on the tmpfs by a failed mkfs"
+umount "$WORK/small"
+truncate -s 1G "$WORK/other.img"
+mkfs.ext4 -q "$WORK/other.img"
+before=$(sha256sum <"$WORK/other.img")
+expect_fail "holds ext4" "$MKFS" --size 2G "$WORK/other.img"
+expect_eq "$(sha256sum <"$WORK/other.img")" "$before" "a refused image's bytes"
+expect_eq "$(stat -c %s "$WORK/other.img")" $((1 << 30)) "a refused image's size"
 
 log "512-byte blocks: the vLUN life cycle works the same"
 "$MKFS" --size 4G --block-size 512 "$WORK/b512.img" >/dev/null
@@ -38,4 +78,28 @@ log "--help on every program"
 "$VLUNFS" --help | grep -q "usage: " || fail "vlunfs --help"
 "$MKFS" --help | grep -q -- "--size" || fail "mkfs.vlunfs --help"
 "$VLUNCTL" --help | grep -q "fsck" || fail "vlunctl --help"
+"$VLUNCTL" fsck --help | grep -q -- "-p,-a,--preen" || fail "vlunctl fsck --help"
+"$BUILD/fsck.vlunfs" --help | grep -q "Exit codes (fsck(8))" || fail "fsck.vlunfs --help"
 { "$BUILD/mount.vlunfs" 2>&1 || true; } | grep -q "usage" || fail "mount.vlunfs usage"
+
+log "a bad option is a usage error: exit 2, and 16 for fsck (fsck(8)'s code)"
+run "$MKFS" --bogus "$img"; expect_eq "$rc" 2 "mkfs.vlunfs --bogus"
+run "$MKFS" "$img" extra; expect_eq "$rc" 2 "mkfs.vlunfs with an extra argument"
+run "$VLUNCTL" --bogus; expect_eq "$rc" 2 "vlunctl --bogus"
+run "$VLUNCTL"; expect_eq "$rc" 2 "vlunctl without a subcommand"
+run "$VLUNCTL" info; expect_eq "$rc" 2 "vlunctl info without its argument"
+run "$VLUNFS" --bogus "$img" "$mnt"; expect_eq "$rc" 2 "vlunfs --bogus"
+run "$VLUNFS" -o write_behind=-1 "$img" "$mnt"; expect_eq "$rc" 2 "vlunfs -o write_behind=-1"
+case "$out" in *"is negative"*) ;; *) fail "vlunfs -o write_behind=-1 said '$out'" ;; esac
+mountpoint -q "$mnt" && fail "a refused vlunfs mounted"
+run "$BUILD/fsck.vlunfs" --bogus "$img"; expect_eq "$rc" 16 "fsck.vlunfs --bogus"
+run "$BUILD/fsck.vlunfs"; expect_eq "$rc" 16 "fsck.vlunfs without a device"
+run "$BUILD/fsck.vlunfs" -n -y "$img"; expect_eq "$rc" 16 "fsck.vlunfs -n -y"
+run "$VLUNCTL" fsck --bogus "$img"; expect_eq "$rc" 16 "vlunctl fsck --bogus"
+run "$BUILD/fsck.vlunfs" --version; expect_eq "$rc" 0 "fsck.vlunfs --version"
+
+log "cmake --install puts fsck.vlunfs into sbin, beside mkfs.vlunfs"
+cmake --install "$BUILD" --prefix "$WORK/prefix" >/dev/null
+for p in fsck.vlunfs mkfs.vlunfs vlunctl; do
+  [ -x "$WORK/prefix/sbin/$p" ] || fail "$p is not installed in sbin: $(ls "$WORK/prefix"/*)"
+done
