@@ -153,7 +153,7 @@ int main(int argc, char* argv[]) {
     auto window = vlunfs::tools::parse_size(conf.write_behind, &why, uint64_t{1} << 20);
     if (!window || *window > (uint64_t{64} << 30)) {
       std::fprintf(stderr, "vlunfs: -o write_behind=%s: %s\n", conf.write_behind,
-                   window ? "at most 64G" : why.c_str());
+                   window ? "at most 65536 MiB (64G)" : why.c_str());
       return 2;
     }
     mount_options.write_behind = *window;

@@ -51,6 +51,8 @@ check_option direct_io,writeback_cache
 # Write-behind on every 1 MiB write, and off.
 check_option write_behind=1
 check_option write_behind=0
+# A size in the size parser's words: 512 KiB windows.
+check_option write_behind=512K
 
 # The readahead is raised on the mount's bdi (INIT then keeps 1 MiB), found through mountinfo,
 # which escapes a space in the mountpoint's name.
@@ -63,5 +65,6 @@ done
 mkdir -p "$mnt"
 expect_fail "write_behind=70000: at most 65536" "$VLUNFS" -f -o write_behind=70000 "$img" "$mnt"
 expect_fail "write_behind=lots" "$VLUNFS" -f -o write_behind=lots "$img" "$mnt"
+expect_fail "write_behind=-8: '-8' is negative" "$VLUNFS" -f -o write_behind=-8 "$img" "$mnt"
 mountpoint -q "$mnt" && fail "a refused option left a mount behind"
 fsck_clean "$img"
