@@ -141,3 +141,14 @@ fsck_t 0 "$thin"
 mount_fs "$thin" "$mnt"
 fsck_t 8 "$thin"
 umount_fs "$mnt"
+
+log "fsck interrupted (SIGINT) exits 32, fsck(8)'s 'cancelled'"
+# A FIFO with no writer: opening it read-only waits, so the interrupt comes during the check.
+mkfifo "$WORK/fifo"
+"$BUILD/fsck.vlunfs" -n "$WORK/fifo" >/dev/null 2>&1 &
+pid=$!
+sleep 0.5
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+expect_eq "$rc" 32 "exit code of an interrupted fsck"
