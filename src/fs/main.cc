@@ -3,6 +3,7 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "vlunfs/mount_table.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -137,7 +138,21 @@ int main(int argc, char* argv[]) {
   std::string device = conf.device;
   char canonical[PATH_MAX];
   if (realpath(opts.mountpoint, canonical) == nullptr) {
+    if (errno == ENOTCONN) {
+      // kill -9 of a daemon leaves its mount behind, answering every access with ENOTCONN.
+      std::fprintf(stderr,
+                   "vlunfs: %s is a dead FUSE mount (its daemon is gone): unmount the dead mount first: umount %s\n",
+                   opts.mountpoint, opts.mountpoint);
+      return 1;
+    }
     std::fprintf(stderr, "vlunfs: mountpoint %s: %s\n", opts.mountpoint, std::strerror(errno));
+    return 1;
+  }
+  // Mounting over a live vlunfs mount would hide it (and its daemon would go on holding its image).
+  if (auto existing = vlunfs::store::newest_mount_at(vlunfs::store::read_mount_table(), canonical);
+      existing && existing->type == vlunfs::store::kVlunfsMountType) {
+    std::fprintf(stderr, "vlunfs: %s already holds a vlunfs mount (of %s): unmount it first (umount %s) or choose another directory\n",
+                 canonical, existing->source.c_str(), canonical);
     return 1;
   }
   log_open("vlunfs", true);
@@ -164,9 +179,12 @@ int main(int argc, char* argv[]) {
     return 1;
   }
 
-  // Permission checks by the kernel; the device's name in /proc/mounts.
+  // Permission checks by the kernel; the device's absolute path in /proc/mounts, where umount's
+  // helper (umount.fuse.vlunfs) and the tools find which image a mount holds.
   fuse_opt_add_arg(&args, "-odefault_permissions");
-  std::string fsname = "-ofsname=" + device + ",subtype=vlunfs";
+  char device_path[PATH_MAX];
+  std::string fsname = "-ofsname=" + std::string(realpath(device.c_str(), device_path) ? device_path : device.c_str()) +
+                       ",subtype=vlunfs";
   fuse_opt_add_arg(&args, fsname.c_str());
   FuseTuning tuning;
   tuning.direct_io = conf.direct_io != 0;

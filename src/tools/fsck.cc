@@ -1,6 +1,7 @@
 #include "vlunfs/fsck.h"
 
 #include "vlunfs/sislite.h"
+#include "vlunfs/image_release.h"
 #include "vlunfs/store.h"
 #include "vlunfs/vlun.h"
 
@@ -452,8 +453,10 @@ Report run(const std::string& device, const Options& options) {
   store::FileStoreOptions fo;
   fo.block_size = 512;
   fo.read_only = !options.repair;
-  fo.exclusive_lock = true;
-  auto dev = store::open_file_store(device, fo);
+  // Right after an unmount the daemon may still be writing its last checkpoint: wait for it.
+  store::ReleaseWait wait;
+  wait.on_wait = [&] { std::fprintf(stderr, "fsck: waiting for the vlunfs daemon that is releasing %s...\n", device.c_str()); };
+  auto dev = store::open_file_store_after_release(device, fo, wait);
   if (!dev) {
     Report r;
     r.errors.push_back(device + ": " + dev.error().message() +
