@@ -3,6 +3,7 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/umount_record.h"
 #include "vlunfs/mount_table.h"
 
 #include <fcntl.h>
@@ -182,9 +183,9 @@ int main(int argc, char* argv[]) {
   // Permission checks by the kernel; the device's absolute path in /proc/mounts, where umount's
   // helper (umount.fuse.vlunfs) and the tools find which image a mount holds.
   fuse_opt_add_arg(&args, "-odefault_permissions");
-  char device_path[PATH_MAX];
-  std::string fsname = "-ofsname=" + std::string(realpath(device.c_str(), device_path) ? device_path : device.c_str()) +
-                       ",subtype=vlunfs";
+  char resolved[PATH_MAX];
+  const std::string device_path = realpath(device.c_str(), resolved) ? resolved : device;
+  std::string fsname = "-ofsname=" + device_path + ",subtype=vlunfs";
   fuse_opt_add_arg(&args, fsname.c_str());
   FuseTuning tuning;
   tuning.direct_io = conf.direct_io != 0;
@@ -199,6 +200,11 @@ int main(int argc, char* argv[]) {
     std::fprintf(stderr, "vlunfs: cannot mount on %s\n", opts.mountpoint);
     fuse_session_destroy(se);
     return 1;
+  }
+  // So that `umount MNT` returns only after this daemon has released the image.
+  if (std::string not_recorded; !record_umount_helper(device_path, canonical, &not_recorded)) {
+    log_warning("umount %s will not wait for this daemon to release %s (%s): use the tools, which wait",
+                canonical, device_path.c_str(), not_recorded.c_str());
   }
   if (!tune_bdi(canonical, tuning.writeback_cache)) {
     log_warning("cannot tune the readahead and dirty limits of %s's bdi (needs root)", canonical);
