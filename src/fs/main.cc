@@ -209,7 +209,9 @@ int main(int argc, char* argv[]) {
     return 1;
   }
   // So that `umount MNT` returns only after this daemon has released the image.
-  if (std::string not_recorded; !record_umount_helper(device_path, canonical, &not_recorded)) {
+  std::string not_recorded;
+  const bool recorded = record_umount_helper(device_path, canonical, &not_recorded);
+  if (!recorded) {
     log_warning("umount %s will not wait for this daemon to release %s (%s): use the tools, which wait",
                 canonical, device_path.c_str(), not_recorded.c_str());
   }
@@ -262,6 +264,7 @@ int main(int argc, char* argv[]) {
     if (auto ec = fs->adopt_parent_contexts(&why)) {
       report(why);
       fuse_session_unmount(se);
+      if (recorded) forget_umount_helper(canonical);
       fuse_session_destroy(se);
       return 1;
     }
@@ -286,6 +289,8 @@ int main(int argc, char* argv[]) {
   fuse_remove_signal_handlers(se);
   fuse_session_unmount(se);
   fuse_session_destroy(se);
+  // Before the image is released (when fs goes, at return): umount.fuse.vlunfs waits for that.
+  if (recorded) forget_umount_helper(canonical);
   log_info("unmounted %s", canonical);
   return rc == 0 ? 0 : 1;
 }

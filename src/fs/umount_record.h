@@ -13,4 +13,9 @@ namespace vlunfs::fs {
 // (utab is root's); returns false with *why set when the entry could not be written.
 bool record_umount_helper(const std::string& image, const std::string& mountpoint, std::string* why);
 
+// Removes the entry once the mount is gone, so that unmounts which do not go through umount(8)
+// (fusermount3 -u, umount -i) leave no stale entry behind. Called before the image is released:
+// a new mount of it (which waits for the release) then never has its own entry removed.
+void forget_umount_helper(const std::string& mountpoint);
+
 }  // namespace vlunfs::fs

@@ -17,6 +17,14 @@ if [ ! -e "$helper" ]; then
   CLEANUP_HOOKS+=("rm -f $helper")
 fi
 
+# util-linux's table of mounts it must treat specially: the daemon's entry for $mnt (so that umount
+# runs the helper) must not outlive the mount, whichever way it was unmounted.
+no_stale_utab_entry() {
+  if [ -f /run/mount/utab ] && grep -q "TARGET=$mnt " /run/mount/utab; then
+    fail "$1: /run/mount/utab still has an entry for $mnt"
+  fi
+}
+
 # One cycle: mount (as a user does, the daemon in the background), check what the last cycle
 # wrote, change something, unmount with UNMOUNT..., fsck at once.
 cycle() {
@@ -45,16 +53,19 @@ for i in $(seq "$cycles"); do
   if grep -q waiting "$WORK/fsck.err"; then cat "$WORK/fsck.err" >&2; fail "cycle $i: fsck had to wait after umount returned"; fi
   flock -n "$img" true || fail "cycle $i: the image is still locked after umount returned"
 done
+no_stale_utab_entry "$cycles cycles"
 log "  $((SECONDS - start)) s"
 
 start=$SECONDS
 log "$cycles cycles of umount -i (no helper) && fsck"
 for i in $(seq "$cycles"); do cycle "$i" umount -i; done
+no_stale_utab_entry "$cycles cycles"
 log "  $((SECONDS - start)) s"
 
 start=$SECONDS
 log "$cycles cycles of fusermount3 -u && fsck"
 for i in $(seq "$cycles"); do cycle "$i" fusermount3 -u; done
+no_stale_utab_entry "$cycles cycles"
 log "  $((SECONDS - start)) s"
 
 log "vlunctl info right after fusermount3 -u"
