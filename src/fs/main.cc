@@ -212,8 +212,8 @@ int main(int argc, char* argv[]) {
   std::string not_recorded;
   const bool recorded = record_umount_helper(device_path, canonical, &not_recorded);
   if (!recorded) {
-    log_warning("umount %s will not wait for this daemon to release %s (%s): use the tools, which wait",
-                canonical, device_path.c_str(), not_recorded.c_str());
+    log_warning("umount %s will return before this daemon has released %s (%s); vlunfs, vlunctl fsck and "
+                "vlunctl info wait for the release", canonical, device_path.c_str(), not_recorded.c_str());
   }
   if (!tune_bdi(canonical, tuning.writeback_cache)) {
     log_warning("cannot tune the readahead and dirty limits of %s's bdi (needs root)", canonical);

@@ -459,8 +459,13 @@ Report run(const std::string& device, const Options& options) {
   auto dev = store::open_file_store_after_release(device, fo, wait);
   if (!dev) {
     Report r;
-    r.errors.push_back(device + ": " + dev.error().message() +
-                       (dev.error().value() == EBUSY ? " (it is mounted: unmount it before fsck)" : ""));
+    std::string what_to_do;
+    if (dev.error().value() == EBUSY) {
+      auto mountpoint = store::vlunfs_mountpoint_of(device);
+      what_to_do = mountpoint ? " (it is mounted on " + *mountpoint + ": unmount it before fsck)"
+                              : " (another program holds it: a vlunfs daemon that does not let go, mkfs or fsck)";
+    }
+    r.errors.push_back(device + ": " + dev.error().message() + what_to_do);
     r.exit_code = EXIT_OPERATIONAL;
     return r;
   }
