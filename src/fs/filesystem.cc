@@ -1,6 +1,7 @@
 #include "fs/filesystem.h"
 
 #include "fs/log.h"
+#include "vlunfs/image_release.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -53,18 +54,19 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, 
   store::FileStoreOptions fo;
   fo.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
   fo.read_only = options.read_only;
-  fo.exclusive_lock = true;
   fo.write_behind = options.write_behind;
-  auto dev = store::open_file_store(device, fo);
-  // A daemon that was just unmounted may still be writing its last checkpoint: give it a moment.
-  for (int i = 0; i < 50 && !dev && dev.error().value() == EBUSY; ++i) {
-    usleep(100 * 1000);
-    dev = store::open_file_store(device, fo);
-  }
+  // A daemon that was just unmounted may still be writing its last checkpoint: wait for it.
+  store::ReleaseWait wait;
+  wait.on_wait = [&] { log_info("waiting for the vlunfs daemon that is releasing %s...", device.c_str()); };
+  auto dev = store::open_file_store_after_release(device, fo, wait);
   if (!dev) {
     int e = dev.error().value();
     if (e == EBUSY) {
-      *why = device + " is in use: another vlunfs daemon (or vlunctl) has it open; unmount it first";
+      if (auto mountpoint = store::vlunfs_mountpoint_of(device)) {
+        *why = device + " is in use: it is mounted on " + *mountpoint + "; unmount it first (umount " + *mountpoint + ")";
+      } else {
+        *why = device + " is in use: another vlunfs daemon (or vlunctl) has it open; unmount it first";
+      }
     } else if (e == EINVAL) {
       *why = device + ": size is not a multiple of 512 bytes; is this a vlunfs image?";
     } else {

@@ -3,11 +3,14 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/umount_record.h"
 #include "tools/size_arg.h"
+#include "vlunfs/mount_table.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <climits>
@@ -138,10 +141,30 @@ int main(int argc, char* argv[]) {
     return 2;
   }
   std::string device = conf.device;
+  // kill -9 of a daemon leaves its mount behind, answering every access with ENOTCONN.
+  auto refuse_dead_mount = [](const char* mountpoint) {
+    std::fprintf(stderr, "vlunfs: %s is a dead FUSE mount (its daemon is gone): unmount the dead mount first: umount %s\n",
+                 mountpoint, mountpoint);
+    return 1;
+  };
   char canonical[PATH_MAX];
   if (realpath(opts.mountpoint, canonical) == nullptr) {
+    if (errno == ENOTCONN) return refuse_dead_mount(opts.mountpoint);
     std::fprintf(stderr, "vlunfs: mountpoint %s: %s\n", opts.mountpoint, std::strerror(errno));
     return 1;
+  }
+  // Mounting over a vlunfs mount would hide it (and a live daemon would go on holding its image).
+  // statfs always asks the daemon (a stat may be answered from the attribute cache), so it tells a
+  // dead mount from a live one.
+  if (auto existing = vlunfs::store::newest_mount_at(vlunfs::store::read_mount_table(), canonical);
+      existing && existing->type.starts_with("fuse")) {
+    struct statvfs st;
+    if (statvfs(canonical, &st) != 0 && errno == ENOTCONN) return refuse_dead_mount(canonical);
+    if (existing->type == vlunfs::store::kVlunfsMountType) {
+      std::fprintf(stderr, "vlunfs: %s already holds a vlunfs mount (of %s): unmount it first (umount %s) or choose another directory\n",
+                   canonical, existing->source.c_str(), canonical);
+      return 1;
+    }
   }
   log_open("vlunfs", true);
 
@@ -172,9 +195,12 @@ int main(int argc, char* argv[]) {
     return 1;
   }
 
-  // Permission checks by the kernel; the device's name in /proc/mounts.
+  // Permission checks by the kernel; the device's absolute path in /proc/mounts, where umount's
+  // helper (umount.fuse.vlunfs) and the tools find which image a mount holds.
   fuse_opt_add_arg(&args, "-odefault_permissions");
-  std::string fsname = "-ofsname=" + device + ",subtype=vlunfs";
+  char resolved[PATH_MAX];
+  const std::string device_path = realpath(device.c_str(), resolved) ? resolved : device;
+  std::string fsname = "-ofsname=" + device_path + ",subtype=vlunfs";
   fuse_opt_add_arg(&args, fsname.c_str());
   FuseTuning tuning;
   tuning.direct_io = conf.direct_io != 0;
@@ -189,6 +215,13 @@ int main(int argc, char* argv[]) {
     std::fprintf(stderr, "vlunfs: cannot mount on %s\n", opts.mountpoint);
     fuse_session_destroy(se);
     return 1;
+  }
+  // So that `umount MNT` returns only after this daemon has released the image.
+  std::string not_recorded;
+  const bool recorded = record_umount_helper(device_path, canonical, &not_recorded);
+  if (!recorded) {
+    log_warning("umount %s will return before this daemon has released %s (%s); vlunfs, vlunctl fsck and "
+                "vlunctl info wait for the release", canonical, device_path.c_str(), not_recorded.c_str());
   }
   if (!tune_bdi(canonical, tuning.writeback_cache)) {
     log_warning("cannot tune the readahead and dirty limits of %s's bdi (needs root)", canonical);
@@ -239,6 +272,7 @@ int main(int argc, char* argv[]) {
     if (auto ec = fs->adopt_parent_contexts(&why)) {
       report(why);
       fuse_session_unmount(se);
+      if (recorded) forget_umount_helper(canonical);
       fuse_session_destroy(se);
       return 1;
     }
@@ -263,6 +297,8 @@ int main(int argc, char* argv[]) {
   fuse_remove_signal_handlers(se);
   fuse_session_unmount(se);
   fuse_session_destroy(se);
+  // Before the image is released (when fs goes, at return): umount.fuse.vlunfs waits for that.
+  if (recorded) forget_umount_helper(canonical);
   log_info("unmounted %s", canonical);
   return rc == 0 ? 0 : 1;
 }

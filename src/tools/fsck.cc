@@ -1,6 +1,7 @@
 #include "vlunfs/fsck.h"
 
 #include "vlunfs/sislite.h"
+#include "vlunfs/image_release.h"
 #include "vlunfs/store.h"
 #include "vlunfs/vlun.h"
 
@@ -489,12 +490,19 @@ Report run(const std::string& device, const Options& options) {
   store::FileStoreOptions fo;
   fo.block_size = 512;
   fo.read_only = options.mode() == Repair::kNone;
-  fo.exclusive_lock = true;
-  auto dev = store::open_file_store(device, fo);
+  // Right after an unmount the daemon may still be writing its last checkpoint: wait for it.
+  store::ReleaseWait wait;
+  wait.on_wait = [&] { std::fprintf(stderr, "fsck: waiting for the vlunfs daemon that is releasing %s...\n", device.c_str()); };
+  auto dev = store::open_file_store_after_release(device, fo, wait);
   if (!dev) {
     Report r;
-    r.errors.push_back(device + ": " + dev.error().message() +
-                       (dev.error().value() == EBUSY ? " (it is mounted: unmount it before fsck)" : ""));
+    std::string what_to_do;
+    if (dev.error().value() == EBUSY) {
+      auto mountpoint = store::vlunfs_mountpoint_of(device);
+      what_to_do = mountpoint ? " (it is mounted on " + *mountpoint + ": unmount it before fsck)"
+                              : " (another program holds it: a vlunfs daemon that does not let go, mkfs or fsck)";
+    }
+    r.errors.push_back(device + ": " + dev.error().message() + what_to_do);
     r.exit_code = EXIT_OPERATIONAL;
     return r;
   }

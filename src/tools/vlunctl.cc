@@ -8,6 +8,7 @@
 #include "tools/size_arg.h"
 #include "vlunfs/fsck.h"
 #include "vlunfs/meta.h"
+#include "vlunfs/image_release.h"
 #include "vlunfs/store.h"
 
 #include <CLI/CLI.hpp>
@@ -89,11 +90,17 @@ int info_image(const std::string& image) {
   store::FileStoreOptions fo;
   fo.block_size = 512;
   fo.read_only = true;
-  fo.exclusive_lock = true;
-  auto dev = store::open_file_store(image, fo);
+  store::ReleaseWait wait;  // a daemon just unmounted may still be writing its last checkpoint
+  wait.on_wait = [&] { std::fprintf(stderr, "vlunctl: waiting for the vlunfs daemon that is releasing %s...\n", image.c_str()); };
+  auto dev = store::open_file_store_after_release(image, fo, wait);
   if (!dev) {
-    std::fprintf(stderr, "vlunctl: %s: %s%s\n", image.c_str(), dev.error().message().c_str(),
-                 dev.error().value() == EBUSY ? " (mounted: use 'vlunctl info MOUNTPOINT')" : "");
+    std::string what_to_do;
+    if (dev.error().value() == EBUSY) {
+      auto mountpoint = store::vlunfs_mountpoint_of(image);
+      what_to_do = mountpoint ? " (mounted: use 'vlunctl info " + *mountpoint + "')"
+                              : " (another program holds it: a vlunfs daemon that does not let go, mkfs or fsck)";
+    }
+    std::fprintf(stderr, "vlunctl: %s: %s%s\n", image.c_str(), dev.error().message().c_str(), what_to_do.c_str());
     return 1;
   }
   meta::OpenOptions mo;

@@ -1,0 +1,63 @@
+// Records a mount in util-linux's utab so that umount(8) runs umount.fuse.vlunfs (umount_record.h).
+
+#include "fs/umount_record.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace vlunfs::fs {
+
+namespace {
+
+// Runs a util-linux command with its output discarded; false with *why set if it did not succeed.
+bool run_quietly(const char* const argv[], std::string* why) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, const_cast<char* const*>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    *why = std::string("cannot run ") + argv[0] + ": " + std::strerror(spawned);
+    return false;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *why = std::string(argv[0]) + " --fake failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool record_umount_helper(const std::string& image, const std::string& mountpoint, std::string* why) {
+  if (geteuid() != 0) {
+    *why = "not root: /run/mount/utab is root's";
+    return false;
+  }
+  // --fake: only the table is written; -i: mount's helpers stay out of it; --no-canonicalize:
+  // nothing looks at the mountpoint (a stat of it would wait on this daemon, not serving yet).
+  const char* argv[] = {"mount", "--fake", "-i", "--no-canonicalize", "-t", "fuse.vlunfs",
+                        "-o", "uhelper=fuse.vlunfs", image.c_str(), mountpoint.c_str(), nullptr};
+  return run_quietly(argv, why);
+}
+
+void forget_umount_helper(const std::string& mountpoint) {
+  // umount(8) removes the entry when it unmounts; fusermount3 -u and umount -i leave it behind.
+  const char* argv[] = {"umount", "--fake", "-i", "--no-canonicalize", mountpoint.c_str(), nullptr};
+  std::string ignored;
+  (void)run_quietly(argv, &ignored);
+}
+
+}  // namespace vlunfs::fs

@@ -1,0 +1,175 @@
+// Specifications of the mount table reader and of opening an image that a daemon is releasing
+// (mount_table.h, image_release.h): what umount's helper, mount, fsck and vlunctl info rely on.
+
+#include "vlunfs/image_release.h"
+#include "vlunfs/mount_table.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace vlunfs::store {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/vlunfs-mount-table-test-XXXXXX";
+    if (::mkdtemp(name) == nullptr) std::abort();
+    path_ = name;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<MountEntry> parse(const std::string& text) {
+  std::istringstream in(text);
+  return parse_mount_table(in);
+}
+
+std::string image_of(const TempDir& dir, const std::string& name) {
+  std::string path = dir.file(name);
+  std::ofstream(path) << std::string(4096, '\0');
+  return path;
+}
+
+TEST(MountTable, ReadsTypeSourceAndMountpointPastTheOptionalFields) {
+  auto table = parse(
+      "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue\n"
+      "45 27 0:40 / /tmp/a\\040b fuse.vlunfs rw,relatime - fuse.vlunfs /srv/flash\\040one.img rw,user_id=0\n");
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_EQ(table[0].device_number, "98:0");
+  EXPECT_EQ(table[0].mountpoint, "/mnt2");
+  EXPECT_EQ(table[0].type, "ext3");
+  EXPECT_EQ(table[0].source, "/dev/root");
+  EXPECT_EQ(table[1].mountpoint, "/tmp/a b");  // \040 is a space
+  EXPECT_EQ(table[1].type, kVlunfsMountType);
+  EXPECT_EQ(table[1].source, "/srv/flash one.img");
+}
+
+TEST(MountTable, SkipsLinesThatDoNotParse) {
+  auto table = parse("garbage\n1 2 3 4\n36 35 98:0 / /ok rw - ext4 /dev/sda1 rw\n36 35 98:0 / /no rw no-separator\n");
+  ASSERT_EQ(table.size(), 1u);
+  EXPECT_EQ(table[0].mountpoint, "/ok");
+}
+
+TEST(MountTable, TheNewestMountOnADirectoryIsItsLastEntry) {
+  auto table = parse(
+      "40 1 0:40 / /mnt rw - fuse.vlunfs /a.img rw\n"
+      "41 40 0:41 / /mnt rw - ext4 /dev/loop0 rw\n"
+      "42 1 0:42 / /other rw - tmpfs tmpfs rw\n");
+  auto newest = newest_mount_at(table, "/mnt");
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->type, "ext4");
+  EXPECT_FALSE(newest_mount_at(table, "/mnt/sub").has_value());
+}
+
+TEST(MountTable, FindsTheVlunfsMountOfAnImageByAnyOfItsNames) {
+  TempDir dir;
+  const std::string image = image_of(dir, "flash.img");
+  const std::string other = image_of(dir, "other.img");
+  std::filesystem::create_symlink(image, dir.file("alias.img"));
+  auto table = parse("40 1 0:40 / /mnt/a rw - fuse.vlunfs " + other + " rw\n" +
+                     "41 1 0:41 / /mnt/b rw - fuse.vlunfs " + image + " rw\n");
+  auto mount = vlunfs_mount_of(table, dir.file("alias.img"));
+  ASSERT_TRUE(mount.has_value());
+  EXPECT_EQ(mount->mountpoint, "/mnt/b");
+}
+
+TEST(MountTable, OnlyAbsoluteSourcesOfVlunfsMountsCount) {
+  TempDir dir;
+  const std::string image = image_of(dir, "flash.img");
+  // Another filesystem type with that source, and a relative name (said nothing about where it was).
+  auto table = parse("40 1 0:40 / /mnt/a rw - fuse.other " + image + " rw\n" +
+                     "41 1 0:41 / /mnt/b rw - fuse.vlunfs flash.img rw\n");
+  ASSERT_EQ(::chdir(dir.file("").c_str()), 0);
+  EXPECT_FALSE(vlunfs_mount_of(table, image).has_value());
+  ASSERT_EQ(::chdir("/"), 0);
+}
+
+// The image's lock held by another open file, as a daemon that is releasing it holds it.
+class HeldLock {
+ public:
+  explicit HeldLock(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) std::abort();
+  }
+  ~HeldLock() { release(); }
+  void release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+TEST(ImageRelease, AnOpenRightAfterAnUnmountWaitsForTheDaemonToLetGo) {
+  TempDir dir;
+  const std::string image = image_of(dir, "flash.img");
+  HeldLock daemon(image);
+  std::thread releasing([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    daemon.release();
+  });
+  int waits = 0;
+  ReleaseWait wait;
+  wait.on_wait = [&] { ++waits; };
+  FileStoreOptions options;
+  options.block_size = 512;
+  auto opened = open_file_store_after_release(image, options, wait);
+  releasing.join();
+  ASSERT_TRUE(opened) << opened.error().message();
+  EXPECT_EQ(waits, 1);  // said once that it waits, however many tries it took
+}
+
+TEST(ImageRelease, AHolderThatDoesNotLetGoIsBusyAfterTheLimit) {
+  TempDir dir;
+  const std::string image = image_of(dir, "flash.img");
+  HeldLock holder(image);
+  ReleaseWait wait;
+  wait.limit = std::chrono::milliseconds(200);
+  FileStoreOptions options;
+  options.block_size = 512;
+  const auto start = std::chrono::steady_clock::now();
+  auto opened = open_file_store_after_release(image, options, wait);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().value(), EBUSY);
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+TEST(ImageRelease, AFreeImageOpensWithoutWaitingAndIsLocked) {
+  TempDir dir;
+  const std::string image = image_of(dir, "flash.img");
+  int waits = 0;
+  ReleaseWait wait;
+  wait.on_wait = [&] { ++waits; };
+  FileStoreOptions options;
+  options.block_size = 512;
+  auto opened = open_file_store_after_release(image, options, wait);
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(waits, 0);
+  int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);  // the store holds the image's lock
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace vlunfs::store
