@@ -14,11 +14,6 @@ bool Caller::in_group(uint32_t g) const {
 
 bool may_access(const Caller& who, uint32_t mode, uint32_t owner_uid, uint32_t owner_gid, unsigned want) {
   want &= kMayRead | kMayWrite | kMayExec;
-  if (who.is_root()) {
-    // As CAP_DAC_OVERRIDE: everything but executing a file nobody may execute.
-    if (!(want & kMayExec) || S_ISDIR(mode)) return true;
-    return (mode & (S_IXUSR | S_IXGRP | S_IXOTH)) != 0;
-  }
   // Only the first class that matches counts: an owner denied by the owner bits is denied even if
   // the group or other bits would allow.
   unsigned granted;
@@ -29,7 +24,13 @@ bool may_access(const Caller& who, uint32_t mode, uint32_t owner_uid, uint32_t o
   } else {
     granted = mode & 7;
   }
-  return (granted & want) == want;
+  if ((granted & want) == want) return true;
+  if (S_ISDIR(mode)) {
+    if (who.dac_override) return true;
+    return who.dac_read_search && !(want & kMayWrite);
+  }
+  if (who.dac_override && (!(want & kMayExec) || (mode & (S_IXUSR | S_IXGRP | S_IXOTH)))) return true;
+  return who.dac_read_search && want == kMayRead;
 }
 
 namespace {
@@ -45,39 +46,49 @@ bool filesystem_id(const std::string& line, uint32_t* id) {
   return true;
 }
 
+constexpr unsigned kCapDacOverride = 1;   // linux/capability.h
+constexpr unsigned kCapDacReadSearch = 2;
+
 }  // namespace
 
-std::vector<uint32_t> groups_from_status(const std::string& status, uint32_t uid, uint32_t gid) {
+bool read_status(const std::string& status, Caller* who) {
   std::istringstream in(status);
   std::string line;
   bool uid_ok = false, gid_ok = false;
   std::vector<uint32_t> groups;
+  uint64_t cap_effective = 0;
   while (std::getline(in, line)) {
     uint32_t id;
     if (line.rfind("Uid:", 0) == 0) {
-      uid_ok = filesystem_id(line, &id) && id == uid;
+      uid_ok = filesystem_id(line, &id) && id == who->uid;
     } else if (line.rfind("Gid:", 0) == 0) {
-      gid_ok = filesystem_id(line, &id) && id == gid;
+      gid_ok = filesystem_id(line, &id) && id == who->gid;
     } else if (line.rfind("Groups:", 0) == 0) {
       std::istringstream list(line.substr(7));
       uint64_t g;
       while (list >> g) groups.push_back(static_cast<uint32_t>(g));
+    } else if (line.rfind("CapEff:", 0) == 0) {
+      std::istringstream(line.substr(7)) >> std::hex >> cap_effective;
     }
   }
-  if (!uid_ok || !gid_ok) return {};
-  return groups;
+  if (!uid_ok || !gid_ok) return false;
+  who->groups = std::move(groups);
+  who->dac_override = who->is_root() && (cap_effective >> kCapDacOverride & 1);
+  who->dac_read_search = who->is_root() && (cap_effective >> kCapDacReadSearch & 1);
+  return true;
 }
 
 Caller caller_of(uint32_t uid, uint32_t gid, pid_t pid) {
   Caller who;
   who.uid = uid;
   who.gid = gid;
+  who.dac_override = who.dac_read_search = who.is_root();
   if (pid > 0) {
     // /proc/TID works for a thread too (FUSE reports the calling thread's id).
     std::ifstream file("/proc/" + std::to_string(pid) + "/status");
     std::stringstream text;
     text << file.rdbuf();
-    who.groups = groups_from_status(text.str(), uid, gid);
+    read_status(text.str(), &who);
   }
   return who;
 }

@@ -8,7 +8,7 @@
 //   thin / thick       write on the file (as truncate needs)
 //   ls                 a vLUN is listed only if the caller may read and search every directory
 //                      from the mount's root to it (what `ls -lR` as that user would show);
-//                      files open but unlinked are shown to root only
+//                      files open but unlinked are shown to root only (CAP_DAC_READ_SEARCH)
 //   info, sync         anyone holding a descriptor on the mount (as statfs(2) and syncfs(2))
 // Pool-wide changes would need root; none of the commands is one today.
 #pragma once

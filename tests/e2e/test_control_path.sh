@@ -86,6 +86,12 @@ request = bytearray(struct.pack("<IIIIQ256s", 1, 0, 0, 0, int(sys.argv[2]), b"fr
 fcntl.ioctl(fd, ioc_clone, request, True)
 PY
 [ ! -e "$mnt/shared/from-root-fd" ] || fail "the clone through root's descriptor was made"
+# Root is root by its capabilities, as in the kernel: without CAP_DAC_OVERRIDE, the mode bits rule.
+as_nobody truncate -s 0 "$mnt/shared/nobodys"
+chmod 644 "$mnt/shared/nobodys"
+expect_fail "Permission denied" setpriv --inh-caps=-dac_override,-dac_read_search \
+  --bounding-set=-dac_override,-dac_read_search "$VLUNCTL" thin "$mnt/shared/nobodys"
+"$VLUNCTL" thin "$mnt/shared/nobodys" >/dev/null || fail "root thins anyone's file"
 
 log "what the caller may do, it can"
 as_nobody "$VLUNCTL" clone "$mnt/rootfile" "$mnt/shared/mine" >/dev/null || fail "nobody's clone into a 1777 directory"

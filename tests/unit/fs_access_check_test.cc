@@ -9,7 +9,7 @@ namespace vlunfs::fs {
 namespace {
 
 constexpr uint32_t kOwner = 1000, kGroup = 100;
-const Caller kRoot{0, 0, {}};
+const Caller kRoot{0, 0, {}, true, true};
 const Caller kTheOwner{kOwner, 2000, {}};
 const Caller kGroupMember{1001, kGroup, {}};
 const Caller kSupplementaryMember{1002, 3000, {7, kGroup}};
@@ -47,20 +47,43 @@ TEST(AccessCheckTest, RootReadsWritesAndSearchesEverythingButExecutesOnlyExecuta
   EXPECT_TRUE(may_access(kRoot, S_IFREG | 0001, kOwner, kGroup, kMayExec));
 }
 
-TEST(AccessCheckTest, SupplementaryGroupsComeFromProcStatusOfTheCaller) {
-  const std::string status =
-      "Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nGroups:\t7 27 100 \n";
-  EXPECT_EQ(groups_from_status(status, 1000, 100), (std::vector<uint32_t>{7, 27, 100}));
-  // The filesystem ids (4th) are the ones FUSE reports.
-  const std::string setfsuid = "Uid:\t0\t0\t0\t1000\nGid:\t0\t0\t0\t100\nGroups:\t5\n";
-  EXPECT_EQ(groups_from_status(setfsuid, 1000, 100), (std::vector<uint32_t>{5}));
+TEST(AccessCheckTest, RootWithoutItsCapabilitiesIsJudgedByTheBits) {
+  const Caller no_caps{0, 0, {}, false, false};
+  EXPECT_FALSE(may_access(no_caps, S_IFREG | 0644, kOwner, kGroup, kMayWrite));
+  EXPECT_TRUE(may_access(no_caps, S_IFREG | 0644, kOwner, kGroup, kMayRead));
+  EXPECT_TRUE(may_access(no_caps, S_IFREG | 0600, 0, 0, kMayWrite));  // its own file
+  const Caller read_search{0, 0, {}, false, true};
+  EXPECT_TRUE(may_access(read_search, S_IFREG | 0000, kOwner, kGroup, kMayRead));
+  EXPECT_FALSE(may_access(read_search, S_IFREG | 0000, kOwner, kGroup, kMayRead | kMayWrite));
+  EXPECT_TRUE(may_access(read_search, S_IFDIR | 0000, kOwner, kGroup, kMayRead | kMayExec));
+  EXPECT_FALSE(may_access(read_search, S_IFDIR | 0555, kOwner, kGroup, kMayWrite | kMayExec));
 }
 
-TEST(AccessCheckTest, AStatusOfAnotherProcessGivesNoGroups) {
+TEST(AccessCheckTest, GroupsAndCapabilitiesComeFromProcStatusOfTheCaller) {
+  Caller user{1000, 100, {}};
+  ASSERT_TRUE(read_status("Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\n"
+                          "Groups:\t7 27 100 \nCapEff:\t000001ffffffffff\n",
+                          &user));
+  EXPECT_EQ(user.groups, (std::vector<uint32_t>{7, 27, 100}));
+  // Capabilities of a user other than root are in a user namespace of its own: they do not count.
+  EXPECT_FALSE(user.dac_override || user.dac_read_search);
+  // The filesystem ids (4th) are the ones FUSE reports.
+  Caller setfsuid{1000, 100, {}};
+  ASSERT_TRUE(read_status("Uid:\t0\t0\t0\t1000\nGid:\t0\t0\t0\t100\nGroups:\t5\n", &setfsuid));
+  EXPECT_EQ(setfsuid.groups, (std::vector<uint32_t>{5}));
+  Caller root{0, 0, {}, true, true};
+  ASSERT_TRUE(read_status("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\nCapEff:\t0000000000000004\n", &root));
+  EXPECT_FALSE(root.dac_override);  // dropped: bit 1
+  EXPECT_TRUE(root.dac_read_search);
+}
+
+TEST(AccessCheckTest, AStatusOfAnotherProcessChangesNothing) {
   // The pid was reused by a process of someone else: its groups must not count for the caller.
-  const std::string other = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t0 4 27\n";
-  EXPECT_TRUE(groups_from_status(other, 1000, 100).empty());
-  EXPECT_TRUE(groups_from_status("", 1000, 100).empty());
+  Caller user{1000, 100, {}};
+  EXPECT_FALSE(read_status("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t0 4 27\nCapEff:\tffff\n", &user));
+  EXPECT_TRUE(user.groups.empty());
+  EXPECT_FALSE(user.dac_override);
+  EXPECT_FALSE(read_status("", &user));
 }
 
 TEST(AccessCheckTest, CallerOfThisProcessReadsItsOwnGroups) {
@@ -68,7 +91,10 @@ TEST(AccessCheckTest, CallerOfThisProcessReadsItsOwnGroups) {
   std::vector<gid_t> mine(static_cast<size_t>(getgroups(0, nullptr)));
   mine.resize(static_cast<size_t>(getgroups(static_cast<int>(mine.size()), mine.data())));
   EXPECT_EQ(me.groups, std::vector<uint32_t>(mine.begin(), mine.end()));
-  EXPECT_TRUE(caller_of(getuid(), getgid(), 0).groups.empty());
+  // Without a pid to ask, uid 0 is the classic superuser and nobody else has extra groups.
+  const Caller unknown_root = caller_of(0, 0, 0);
+  EXPECT_TRUE(unknown_root.dac_override && unknown_root.dac_read_search);
+  EXPECT_TRUE(caller_of(1000, 100, 0).groups.empty());
 }
 
 }  // namespace

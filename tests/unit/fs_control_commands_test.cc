@@ -43,7 +43,7 @@ class ControlCommandsTest : public ::testing::Test {
   const Caller alice_{kAlice, kUsers, {}};
   const Caller bob_in_users_{kBob, 2000, {kUsers}};
   const Caller stranger_{kBob, 2000, {}};
-  const Caller root_{0, 0, {}};
+  const Caller root_{0, 0, {}, true, true};
 };
 
 TEST_F(ControlCommandsTest, ListingShowsOnlyWhatTheCallerCouldFind) {
