@@ -2,6 +2,7 @@
 // on the Filesystem and exactly one reply. This is the one place where errors become FUSE replies.
 #include "fs/fuse_ops.h"
 
+#include "fs/control_server.h"
 #include "fs/filesystem.h"
 
 #include <fcntl.h>
@@ -227,6 +228,19 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info
   fuse_reply_write(req, r.value());
 }
 
+// vlunctl's commands (control_ioctl.h), on any file or directory of the mount. Restricted ioctls
+// only: the kernel has copied in_bufsz bytes in and takes out_bufsz back.
+// The structs have one layout for 32- and 64-bit callers, so FUSE_IOCTL_COMPAT changes nothing.
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file_info*, unsigned,
+              const void* in_buf, size_t in_bufsz, size_t out_bufsz) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  std::vector<char> out;
+  auto ec = answer_control_ioctl(fs_of(req), caller_of(c->uid, c->gid, c->pid), ino, cmd, in_buf, in_bufsz,
+                                 out_bufsz, &out);
+  if (ec) return reply_error(req, ec);
+  fuse_reply_ioctl(req, 0, out.data(), out.size());
+}
+
 const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops ops{};
   ops.init = op_init;
@@ -257,6 +271,7 @@ const fuse_lowlevel_ops kOps = [] {
   ops.fallocate = op_fallocate;
   ops.lseek = op_lseek;
   ops.copy_file_range = op_copy_file_range;
+  ops.ioctl = op_ioctl;
   // No getxattr/setxattr: without them the kernel stops asking for security.capability on
   // every write (ENOSYS is remembered).
   return ops;

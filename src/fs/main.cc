@@ -1,5 +1,4 @@
 // vlunfs: the FUSE daemon. vlunfs [-f] [-d] [-s] [-o OPTIONS] DEVICE_OR_IMAGE MOUNTPOINT
-#include "fs/control_socket.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
@@ -277,8 +276,6 @@ int main(int argc, char* argv[]) {
       return 1;
     }
   }
-  ControlSocket control(*fs, canonical);
-  if (!control.listening()) log_warning("control socket for %s unavailable; vlunctl ls will not work", canonical);
   if (!opts.foreground) {
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {

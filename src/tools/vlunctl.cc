@@ -1,8 +1,13 @@
 // vlunctl: administration of vlunfs devices and mounts.
 //   vlunctl info IMAGE|MOUNTPOINT      geometry and pool usage
 //   vlunctl ls MOUNTPOINT              every vLUN with its handle, chunks, last_lba, physical chunks
+//   vlunctl clone|snapshot SRC DST     DST shares every chunk of SRC (a snapshot is read-only)
+//   vlunctl thin [--off] FILE          an empty file becomes thin (or thick)
+//   vlunctl sync PATH                  sizes and mtimes of the whole mount made durable
 //   vlunctl fsck [-n|-p|-y] IMAGE      check (and repair) an unmounted device, as fsck.vlunfs
-#include "fs/control_socket.h"
+// The commands on a mount are ioctls on its own files (fs/control_ioctl.h): they reach the daemon
+// serving the path given, and the daemon checks the caller's permissions.
+#include "fs/control_ioctl.h"
 #include "tools/cli_parse.h"
 #include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
@@ -12,78 +17,164 @@
 #include "vlunfs/store.h"
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
-#include <climits>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
+#include <memory>
 
 namespace {
 
 using namespace vlunfs;
 
-bool canonical(const std::string& path, std::string* out) {
-  char buf[PATH_MAX];
-  if (!realpath(path.c_str(), buf)) return false;
-  *out = buf;
-  return true;
+constexpr decltype(statfs::f_type) kFuseSuperMagic = 0x65735546;  // FUSE_SUPER_MAGIC, linux/magic.h
+
+// An fd on PATH, a file or directory of a vlunfs mount, opened through the kernel: its ioctls go
+// to the daemon serving exactly that file, whatever is mounted elsewhere or in which namespace.
+int open_on_mount(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_DIRECTORY)) {
+    fd = ::open(path.c_str(), (flags & ~O_ACCMODE) | O_WRONLY | O_CLOEXEC);  // a write-only file
+    if (fd < 0) errno = EACCES;
+  }
+  if (fd < 0) {
+    std::fprintf(stderr, "vlunctl: %s: %s\n", path.c_str(), std::strerror(errno));
+    return -1;
+  }
+  struct statfs sf {};
+  if (::fstatfs(fd, &sf) != 0 || sf.f_type != kFuseSuperMagic) {
+    std::fprintf(stderr, "vlunctl: %s is not on a vlunfs mount (for an unmounted image use 'vlunctl info IMAGE')\n",
+                 path.c_str());
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
-int ask_daemon(const std::string& mountpoint, const std::string& command) {
-  std::string path;
-  if (!canonical(mountpoint, &path)) {
-    std::fprintf(stderr, "vlunctl: %s: %s\n", mountpoint.c_str(), std::strerror(errno));
-    return 1;
+// Sends one control request (control_ioctl.h) on fd: 0, or the errno after a message that says
+// what went wrong (none for `quiet_errno`, which the caller handles).
+template <class Request>
+int control_ioctl(int fd, unsigned long command, Request* request, const std::string& what, int quiet_errno = 0) {
+  request->header.version = VLUNFS_IOC_VERSION;
+  request->header.magic = 0;
+  if (::ioctl(fd, command, request) != 0) {
+    const int e = errno;
+    if (e == quiet_errno) return e;
+    if (e == ENOTTY || e == ENOSYS) {
+      std::fprintf(stderr, "vlunctl: %s: no vlunfs daemon serves this FUSE mount\n", what.c_str());
+    } else if (e == EPROTO) {
+      std::fprintf(stderr, "vlunctl: %s: the vlunfs daemon speaks another control version than this vlunctl "
+                           "(use the vlunctl built with that vlunfs)\n", what.c_str());
+    } else {
+      std::fprintf(stderr, "vlunctl: %s: %s\n", what.c_str(), std::strerror(e));
+    }
+    return e;
   }
-  std::string answer;
-  if (!fs::control_request(path, command, &answer)) {
-    std::fprintf(stderr, "vlunctl: no vlunfs daemon serves %s (is it mounted? for an unmounted image use "
-                         "'vlunctl info IMAGE')\n", path.c_str());
-    return 1;
+  if (request->header.magic != VLUNFS_IOC_MAGIC) {
+    std::fprintf(stderr, "vlunctl: %s: no vlunfs daemon serves this FUSE mount\n", what.c_str());
+    return EPROTO;
   }
-  std::fputs(answer.c_str(), stdout);
-  return answer.rfind("error:", 0) == 0 ? 1 : 0;
+  return 0;
 }
 
-// The vlunfs mount holding a path (the longest fuse.vlunfs mountpoint that prefixes it), and
-// the path relative to that mount's root.
-bool locate(const std::string& path, bool may_not_exist, std::string* mount, std::string* rel) {
-  std::string full;
-  if (!canonical(path, &full)) {
-    if (!may_not_exist) return false;
-    auto slash = path.find_last_of('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    if (!canonical(dir, &full)) return false;
-    full += "/" + path.substr(slash == std::string::npos ? 0 : slash + 1);
+// Prints a text answer of the daemon (VLUNFS_IOC_REPORT), read page by page. An answer that
+// changed between two pages (ESTALE) is read again from the start, a few times.
+int print_report(const std::string& path, uint32_t what) {
+  constexpr int kAttempts = 10;
+  int fd = open_on_mount(path, O_RDONLY);
+  if (fd < 0) return 1;
+  auto request = std::make_unique<vlunfs_ioc_report>();
+  std::string text;
+  int error = 0;
+  for (int attempt = 1;; ++attempt) {
+    text.clear();
+    uint64_t answer_id = 0;
+    do {
+      std::memset(request.get(), 0, sizeof *request);
+      request->what = what;
+      request->offset = text.size();
+      request->answer_id = answer_id;
+      error = control_ioctl(fd, VLUNFS_IOC_REPORT, request.get(), path, attempt < kAttempts ? ESTALE : 0);
+      if (error) break;
+      text.append(request->text, std::min<size_t>(request->length, sizeof request->text));
+      answer_id = request->answer_id;
+    } while (text.size() < request->total && request->length > 0);
+    if (error != ESTALE || attempt >= kAttempts) break;
   }
-  FILE* f = std::fopen("/proc/self/mounts", "r");
-  if (!f) return false;
-  char dev[4096], dir[4096], type[256];
-  mount->clear();
-  while (std::fscanf(f, "%4095s %4095s %255s %*[^\n]", dev, dir, type) == 3) {
-    std::string d = dir, t = type;
-    if (t != "fuse.vlunfs") continue;
-    if ((full == d || full.rfind(d == "/" ? d : d + "/", 0) == 0) && d.size() > mount->size()) *mount = d;
-  }
-  std::fclose(f);
-  if (mount->empty()) return false;
-  *rel = full.substr(mount->size());
-  return true;
+  ::close(fd);
+  if (error) return 1;
+  std::fputs(text.c_str(), stdout);
+  return 0;
 }
 
-int clone_command(const std::string& src, const std::string& dst, const char* verb) {
-  std::string m1, r1, m2, r2;
-  if (!locate(src, false, &m1, &r1)) {
-    std::fprintf(stderr, "vlunctl: %s is not a file on a vlunfs mount\n", src.c_str());
+// The directory a new file DST goes in, and its name.
+void split_new_path(const std::string& dst, std::string* dir, std::string* name) {
+  const auto slash = dst.find_last_of('/');
+  *dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : dst.substr(0, slash));
+  *name = slash == std::string::npos ? dst : dst.substr(slash + 1);
+}
+
+int clone_command(const std::string& src, const std::string& dst, bool snapshot) {
+  const std::string what = std::string(snapshot ? "snapshot " : "clone ") + src + " " + dst;
+  std::string dir, name;
+  split_new_path(dst, &dir, &name);
+  if (name.empty() || name.size() >= sizeof(vlunfs_ioc_clone::name)) {
+    std::fprintf(stderr, "vlunctl: %s: DST must name the new file (at most 255 bytes)\n", what.c_str());
     return 1;
   }
-  if (!locate(dst, true, &m2, &r2) || m1 != m2) {
-    std::fprintf(stderr, "vlunctl: %s must be on the same vlunfs mount as %s\n", dst.c_str(), src.c_str());
+  int fd = open_on_mount(src, O_RDONLY);
+  if (fd < 0) return 1;
+  struct stat src_st {}, dir_st {};
+  if (::fstat(fd, &src_st) != 0 || ::stat(dir.c_str(), &dir_st) != 0) {
+    std::fprintf(stderr, "vlunctl: %s: %s\n", what.c_str(), std::strerror(errno));
+    ::close(fd);
     return 1;
   }
-  return ask_daemon(m1, std::string(verb) + " " + r1 + "\t" + r2);
+  if (!S_ISDIR(dir_st.st_mode) || dir_st.st_dev != src_st.st_dev) {
+    std::fprintf(stderr, "vlunctl: %s: %s must be a directory of the same vlunfs mount as %s\n", what.c_str(),
+                 dir.c_str(), src.c_str());
+    ::close(fd);
+    return 1;
+  }
+  vlunfs_ioc_clone request{};
+  request.flags = snapshot ? VLUNFS_CLONE_SNAPSHOT : 0;
+  request.dest_dir = dir_st.st_ino;
+  std::memcpy(request.name, name.data(), name.size());
+  const int error = control_ioctl(fd, VLUNFS_IOC_CLONE, &request, what);
+  ::close(fd);
+  if (error) return 1;
+  std::puts("ok");
+  return 0;
+}
+
+int thin_command(const std::string& path, bool thin) {
+  const std::string what = std::string(thin ? "thin " : "thin --off ") + path;
+  int fd = open_on_mount(path, O_RDONLY);
+  if (fd < 0) return 1;
+  vlunfs_ioc_thin request{};
+  request.thin = thin ? 1 : 0;
+  const int error = control_ioctl(fd, VLUNFS_IOC_SET_THIN, &request, what);
+  ::close(fd);
+  if (error) return 1;
+  std::puts("ok");
+  return 0;
+}
+
+int sync_command(const std::string& path) {
+  int fd = open_on_mount(path, O_RDONLY);
+  if (fd < 0) return 1;
+  vlunfs_ioc_sync request{};
+  const int error = control_ioctl(fd, VLUNFS_IOC_SYNC, &request, "sync " + path);
+  ::close(fd);
+  if (error) return 1;
+  std::puts("ok");
+  return 0;
 }
 
 int info_image(const std::string& image) {
@@ -166,29 +257,26 @@ int main(int argc, char** argv) {
   auto* thin = app.add_subcommand("thin", "make an empty file thin: chunks allocated on first write");
   thin->add_option("FILE", thin_path)->required();
   thin->add_flag("--off", thick, "make it thick again (chunks reserved by truncate)");
+  std::string sync_path;
+  auto* sync = app.add_subcommand("sync", "make every file's size and mtime on the mount durable (anyone may)");
+  sync->add_option("PATH", sync_path, "the mountpoint or any file or directory on it")->required();
 
   // A usage error exits with 2; in the fsck subcommand with 16, fsck(8)'s code, as fsck.vlunfs.
   if (auto code = tools::parse_command_line(app, argc, argv, 2)) {
     return *code != 0 && fsck_cmd->parsed() ? fsck::EXIT_USAGE : *code;
   }
 
-  if (*clone) return clone_command(src, dst, "clone");
-  if (*snapshot) return clone_command(snap_src, snap_dst, "snapshot");
-  if (*thin) {
-    std::string m, r;
-    if (!locate(thin_path, false, &m, &r)) {
-      std::fprintf(stderr, "vlunctl: %s is not a file on a vlunfs mount\n", thin_path.c_str());
-      return 1;
-    }
-    return ask_daemon(m, std::string(thick ? "thick " : "thin ") + r);
-  }
+  if (*clone) return clone_command(src, dst, false);
+  if (*snapshot) return clone_command(snap_src, snap_dst, true);
+  if (*thin) return thin_command(thin_path, !thick);
+  if (*sync) return sync_command(sync_path);
 
   if (*info) {
     struct stat st;
-    if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return ask_daemon(target, "stats");
+    if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return print_report(target, VLUNFS_REPORT_POOL);
     return info_image(target);
   }
-  if (*ls) return ask_daemon(mountpoint, "ls");
+  if (*ls) return print_report(mountpoint, VLUNFS_REPORT_VLUNS);
   if (*fsck_cmd) return tools::run_fsck(fsck_command_line);
   return 2;
 }
