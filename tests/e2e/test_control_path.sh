@@ -92,6 +92,11 @@ chmod 644 "$mnt/shared/nobodys"
 expect_fail "Permission denied" setpriv --inh-caps=-dac_override,-dac_read_search \
   --bounding-set=-dac_override,-dac_read_search "$VLUNCTL" thin "$mnt/shared/nobodys"
 "$VLUNCTL" thin "$mnt/shared/nobodys" >/dev/null || fail "root thins anyone's file"
+# A supplementary group counts (the daemon reads it from /proc/PID/status of the caller).
+truncate -s 0 "$mnt/group-file" && chgrp 100 "$mnt/group-file" && chmod 664 "$mnt/group-file"
+expect_fail "Permission denied" as_nobody "$VLUNCTL" thin "$mnt/group-file"
+setpriv --reuid=65534 --regid=65534 --groups=100 "$VLUNCTL" thin "$mnt/group-file" >/dev/null ||
+  fail "a member of the file's group (a supplementary one) may thin it"
 
 log "what the caller may do, it can"
 as_nobody "$VLUNCTL" clone "$mnt/rootfile" "$mnt/shared/mine" >/dev/null || fail "nobody's clone into a 1777 directory"
