@@ -26,15 +26,15 @@ Result<uint64_t*> LxtArray::room_to_grow(uint64_t new_count) {
   return staged_.get();
 }
 
-LxtArray::Placement LxtArray::take_grown(uint64_t new_count) {
-  Placement placement = Placement::in_place;
+LxtArray::Growth LxtArray::take_grown(uint64_t new_count) {
+  Growth growth = Growth::in_place;
   if (staged_) {
-    placement = Placement::moved;
+    growth = entries_ ? Growth::replaced : Growth::first_array;
     if (entries_) replaced_.push_back(std::move(entries_));
     entries_ = std::move(staged_);
   }
   count_ = new_count;
-  return placement;
+  return growth;
 }
 
 Result<LxtArray::Removed> LxtArray::take_shrunk(uint64_t new_count) {

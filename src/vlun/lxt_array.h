@@ -24,8 +24,10 @@ namespace vlunfs::vlun {
 
 class LxtArray {
  public:
-  // Whether a grow wrote into the array it had or moved to a bigger one.
-  enum class Placement { in_place, moved };
+  // What a grow did with the array lxt_start named: wrote into it, gave an empty LXT its first
+  // array, or replaced it with a bigger one (kept, as the AFU may still walk it, until
+  // release_replaced()).
+  enum class Growth { in_place, first_array, replaced };
 
   LxtArray() = default;
   LxtArray(LxtArray&&) = default;
@@ -46,14 +48,14 @@ class LxtArray {
   // and entry_at never called, when a bigger array cannot be had. An array a grow moved away from
   // is kept, since the AFU may still walk it, until release_replaced().
   template <class Rhte, class EntryAt>
-  Result<Placement> grow(Rhte& rhte, uint64_t new_count, EntryAt&& entry_at) {
+  Result<Growth> grow(Rhte& rhte, uint64_t new_count, EntryAt&& entry_at) {
     Result<uint64_t*> room = room_to_grow(new_count);
     if (!room) return room.error();
     for (uint64_t i = count_; i < new_count; ++i) store_release<uint64_t>(room.value()[i], entry_at(i));
-    const Placement placement = take_grown(new_count);
+    const Growth growth = take_grown(new_count);
     publish_field(rhte.lxt_start, reinterpret_cast<uint64_t>(entries_.get()));
     publish_field(rhte.lxt_cnt, static_cast<uint32_t>(new_count));
-    return placement;
+    return growth;
   }
 
   // Frees the arrays earlier grows moved away from: call once a SYNC has completed after them.
@@ -93,7 +95,7 @@ class LxtArray {
   // one holding a copy of the entries (staged_ until take_grown).
   Result<uint64_t*> room_to_grow(uint64_t new_count);
   // Makes the grown array this one (the old one joins replaced_) and new_count the size.
-  Placement take_grown(uint64_t new_count);
+  Growth take_grown(uint64_t new_count);
   // Makes the array of new_count entries this one; ENOMEM when a smaller copy cannot be had.
   Result<Removed> take_shrunk(uint64_t new_count);
   static void give_back(Removed& removed);

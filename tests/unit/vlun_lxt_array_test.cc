@@ -50,20 +50,20 @@ TEST(VlunLxtArray, AGrowMovesToANewArrayOnlyWhenItNeedsAnotherGroup) {
   sisl_rht_entry rhte{};
   auto first = lxt.grow(rhte, 1, entry_for);
   ASSERT_TRUE(first);
-  EXPECT_EQ(first.value(), LxtArray::Placement::moved);
-  EXPECT_EQ(lxt.replaced_arrays(), 0u);  // there was no array before
+  EXPECT_EQ(first.value(), LxtArray::Growth::first_array);
+  EXPECT_EQ(lxt.replaced_arrays(), 0u);
   const uint64_t* one_group = lxt.data();
   ASSERT_NE(one_group, nullptr);
 
   auto within = lxt.grow(rhte, 8, entry_for);
   ASSERT_TRUE(within);
-  EXPECT_EQ(within.value(), LxtArray::Placement::in_place);
+  EXPECT_EQ(within.value(), LxtArray::Growth::in_place);
   EXPECT_EQ(lxt.data(), one_group);
   EXPECT_EQ(lxt.capacity(), 8u);
 
   auto beyond = lxt.grow(rhte, 9, entry_for);
   ASSERT_TRUE(beyond);
-  EXPECT_EQ(beyond.value(), LxtArray::Placement::moved);
+  EXPECT_EQ(beyond.value(), LxtArray::Growth::replaced);
   EXPECT_NE(lxt.data(), one_group);
   EXPECT_EQ(lxt.capacity(), 16u);
   EXPECT_EQ(as_vector(lxt.entries()), expected_entries(0, 9));
@@ -261,7 +261,7 @@ TEST(VlunLxtArray, AConcurrentReaderNeverSeesACountLargerThanTheArray) {
       if (target > lxt.size()) {
         auto grown = lxt.grow(rhte, target, entry_for);
         ASSERT_TRUE(grown);
-        if (grown.value() == LxtArray::Placement::moved) moved++;
+        if (grown.value() == LxtArray::Growth::replaced) moved++;
         walker.sync();
         lxt.release_replaced();
       } else {
