@@ -5,8 +5,6 @@
 
 #include <unistd.h>
 
-#include <stdexcept>
-
 namespace vlunfs::vlun {
 
 Caller Caller::current() { return {getpid(), getppid()}; }
@@ -30,12 +28,14 @@ uint64_t virtual_last_lba(uint64_t chunks, uint32_t blk_len, unsigned chunk_shif
   return static_cast<uint64_t>(units - 1);
 }
 
-Driver::Driver(afu::Afu& afu, DriverOptions options)
-    : options_(options), impl_(std::make_unique<Impl>(afu, options)) {
-  if (options_.chunk_shift == 0 || options_.chunk_shift > MC_CHUNK_SHIFT) {
-    throw std::invalid_argument("chunk_shift must be 1..16");
-  }
+Result<std::unique_ptr<Driver>> Driver::create(afu::Afu& afu, DriverOptions options) {
+  // nmask: at least two blocks a chunk, at most the hardware's 16 bits (spec §2).
+  if (options.chunk_shift == 0 || options.chunk_shift > MC_CHUNK_SHIFT) return einval();
+  return std::unique_ptr<Driver>(new Driver(afu, options));
 }
+
+Driver::Driver(afu::Afu& afu, DriverOptions options)
+    : options_(options), impl_(std::make_unique<Impl>(afu, options)) {}
 
 Driver::~Driver() {
   // Tear down whatever the users left attached, so the AFU has no context pointing at freed RHTs.
