@@ -53,24 +53,24 @@ dk_cxlflash_hdr header(uint64_t flags = 0) {
 class VlunSetup {
  public:
   VlunSetup(uint64_t store_bytes, uint64_t vlun_bytes)
-      : store_(store::make_memory_store(store_bytes, kBlockSize)), driver_(afu_) {
+      : store_(store::make_memory_store(store_bytes, kBlockSize)), driver_(vlun::Driver::create(afu_).value()) {
     afu_.add_lun(kLunId, *store_, 0x3);
-    lun_ = &driver_.add_lun(kLunId, kWwid, 0x3);
+    lun_ = &driver_->add_lun(kLunId, kWwid, 0x3);
 
     dk_cxlflash_attach attach{};
     attach.hdr = header(O_RDWR);  // perms = (flags + 1) & 3 = read and write
-    if (auto ec = driver_.attach(*lun_, attach)) fail("ATTACH", ec);
+    if (auto ec = driver_->attach(*lun_, attach)) fail("ATTACH", ec);
     context_id_ = attach.context_id;
 
     dk_cxlflash_uvirtual uvirtual{};
     uvirtual.hdr = header();
     uvirtual.context_id = context_id_;
     uvirtual.lun_size = vlun_bytes / vlun::CXLFLASH_BLOCK_SIZE;
-    if (auto ec = driver_.user_virtual(*lun_, uvirtual)) fail("USER_VIRTUAL", ec);
+    if (auto ec = driver_->user_virtual(*lun_, uvirtual)) fail("USER_VIRTUAL", ec);
     rsrc_handle_ = uvirtual.rsrc_handle;
     if (vlun::last_lba_to_bytes(uvirtual.last_lba) != vlun_bytes) fail("USER_VIRTUAL: short vLUN");
 
-    afu::MmioWindow* mmio = driver_.mmio(context_id_);
+    afu::MmioWindow* mmio = driver_->mmio(context_id_);
     if (mmio == nullptr) fail("no MMIO window for the context");
     queue_ = std::make_unique<afu::HostQueue>(*mmio);
   }
@@ -80,7 +80,7 @@ class VlunSetup {
     dk_cxlflash_detach detach{};
     detach.hdr = header();
     detach.context_id = context_id_;
-    (void)driver_.detach(*lun_, detach);
+    (void)driver_->detach(*lun_, detach);
   }
 
   // VLUN_RESIZE to `bytes`; returns the size reached in bytes.
@@ -90,12 +90,12 @@ class VlunSetup {
     args.context_id = context_id_;
     args.rsrc_handle = rsrc_handle_;
     args.req_size = bytes / vlun::CXLFLASH_BLOCK_SIZE;
-    if (auto ec = driver_.vlun_resize(*lun_, args)) fail("VLUN_RESIZE", ec);
+    if (auto ec = driver_->vlun_resize(*lun_, args)) fail("VLUN_RESIZE", ec);
     return vlun::last_lba_to_bytes(args.last_lba);
   }
 
   std::vector<uint64_t> lxt() {
-    auto entries = driver_.lxt(*lun_, context_id_, rsrc_handle_);
+    auto entries = driver_->lxt(*lun_, context_id_, rsrc_handle_);
     if (!entries) fail("lxt", entries.error());
     return entries.value();
   }
@@ -108,7 +108,7 @@ class VlunSetup {
  private:
   std::unique_ptr<store::BlockStore> store_;
   afu::SimAfu afu_;
-  vlun::Driver driver_;
+  std::unique_ptr<vlun::Driver> driver_;
   vlun::Lun* lun_ = nullptr;
   uint64_t context_id_ = 0;
   uint64_t rsrc_handle_ = 0;

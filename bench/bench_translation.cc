@@ -40,20 +40,20 @@ struct Context {
 // Two contexts on one LUN, each with a 512 GiB vLUN and its own HostQueue.
 class Rig {
  public:
-  Rig() : store_(store::make_memory_store(kStoreBytes, kBlockSize)), driver_(afu_) {
+  Rig() : store_(store::make_memory_store(kStoreBytes, kBlockSize)), driver_(vlun::Driver::create(afu_).value()) {
     afu_.add_lun(kLunId, *store_, 0x3);
-    lun_ = &driver_.add_lun(kLunId, kWwid, 0x3);
+    lun_ = &driver_->add_lun(kLunId, kWwid, 0x3);
     for (Context& c : contexts) {
       dk_cxlflash_attach attach{};
       attach.hdr.flags = O_RDWR;
-      if (auto ec = driver_.attach(*lun_, attach)) fail("ATTACH", ec);
+      if (auto ec = driver_->attach(*lun_, attach)) fail("ATTACH", ec);
       c.id = attach.context_id;
       dk_cxlflash_uvirtual uv{};
       uv.context_id = c.id;
       uv.lun_size = kVlunBytes / vlun::CXLFLASH_BLOCK_SIZE;
-      if (auto ec = driver_.user_virtual(*lun_, uv)) fail("USER_VIRTUAL", ec);
+      if (auto ec = driver_->user_virtual(*lun_, uv)) fail("USER_VIRTUAL", ec);
       c.handle = uv.rsrc_handle;
-      c.queue = std::make_unique<afu::HostQueue>(*driver_.mmio(c.id));
+      c.queue = std::make_unique<afu::HostQueue>(*driver_->mmio(c.id));
     }
   }
   ~Rig() {
@@ -61,7 +61,7 @@ class Rig {
       c.queue.reset();
       dk_cxlflash_detach d{};
       d.context_id = c.id;
-      (void)driver_.detach(*lun_, d);
+      (void)driver_->detach(*lun_, d);
     }
   }
   std::array<Context, 2> contexts;
@@ -69,7 +69,7 @@ class Rig {
  private:
   std::unique_ptr<store::BlockStore> store_;
   afu::SimAfu afu_;
-  vlun::Driver driver_;
+  std::unique_ptr<vlun::Driver> driver_;
   vlun::Lun* lun_ = nullptr;
 };
 

@@ -70,7 +70,8 @@ struct LunInfo {
 
 class Driver {
  public:
-  Driver(afu::Afu& afu, DriverOptions options = {});
+  // A driver over the AFU; EINVAL for options it cannot take (a chunk_shift outside 1..16).
+  static Result<std::unique_ptr<Driver>> create(afu::Afu& afu, DriverOptions options = {});
   ~Driver();
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
@@ -162,6 +163,8 @@ class Driver {
   struct Impl;
 
  private:
+  Driver(afu::Afu& afu, DriverOptions options);
+
   DriverOptions options_;
   std::unique_ptr<Impl> impl_;
 };

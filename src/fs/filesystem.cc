@@ -114,7 +114,12 @@ std::error_code Filesystem::start(std::string* why) {
   afu_->add_lun(kLunId, *data_lun_, 0x3);
   vlun::DriverOptions dopt;
   dopt.chunk_shift = geometry_.chunk_shift;
-  driver_ = std::make_unique<vlun::Driver>(*afu_, dopt);
+  auto driver = vlun::Driver::create(*afu_, dopt);
+  if (!driver) {
+    *why = "cannot start the vLUN driver: " + driver.error().message();
+    return driver.error();
+  }
+  driver_ = std::move(driver).value();
   std::array<uint8_t, 16> wwid{};
   std::memcpy(wwid.data(), geometry_.uuid, 16);
   lun_ = &driver_->add_lun(kLunId, wwid, 0x3);

@@ -47,7 +47,12 @@ int main(int argc, char** argv) {
               tools::human_size(size).c_str());
   afu::SimAfu afu;
   afu.add_lun(0x1000, *dev.value(), 0x3);
-  vlun::Driver drv(afu);
+  auto driver = vlun::Driver::create(afu);
+  if (!driver) {
+    std::fprintf(stderr, "vlun-api-demo: cannot start the vLUN driver: %s\n", driver.error().message().c_str());
+    return 1;
+  }
+  vlun::Driver& drv = *driver.value();
   vlun::Lun& lun = drv.add_lun(0x1000, {}, 0x3);
 
   dk_cxlflash_attach attach{};

@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <stdexcept>
-
 namespace vlunfs::vlun::testing {
 namespace {
 
@@ -302,7 +300,9 @@ TEST(VlunAttach, CtxCapReadBackMismatchIsEagainAndStopsTheContext) {
   afu::SimAfu sim;
   sim.add_lun(7, *lun_store, 0x3);
   CapDroppingAfu afu(sim);
-  Driver driver(afu, DriverOptions{.chunk_shift = 4});
+  auto created = Driver::create(afu, DriverOptions{.chunk_shift = 4});
+  ASSERT_TRUE(created) << created.error().message();
+  Driver& driver = *created.value();
   Lun& lun = driver.add_lun(7, {1}, 0x3);
   dk_cxlflash_attach a{};
   a.hdr = Rig::hdr(O_RDWR);
@@ -448,10 +448,18 @@ TEST(VlunContext, TheDefaultCallerIsTheCallingProcess) {
 
 TEST(VlunDriver, ChunksMustBeBetweenTwoBlocksAndTheHardwares2To16) {
   afu::SimAfu afu;
-  EXPECT_THROW(Driver(afu, DriverOptions{.chunk_shift = 0}), std::invalid_argument);
-  EXPECT_THROW(Driver(afu, DriverOptions{.chunk_shift = 17}), std::invalid_argument);
-  EXPECT_EQ(Driver(afu, DriverOptions{.chunk_shift = 1}).chunk_shift(), 1u);
-  EXPECT_EQ(Driver(afu).chunk_shift(), MC_CHUNK_SHIFT);
+  // Refused as an error value (EINVAL), not an exception.
+  for (unsigned shift : {0u, 17u, 32u}) {
+    auto refused = Driver::create(afu, DriverOptions{.chunk_shift = shift});
+    ASSERT_FALSE(refused) << "chunk_shift " << shift;
+    EXPECT_EQ(refused.error(), errno_error(EINVAL)) << "chunk_shift " << shift;
+  }
+  auto smallest = Driver::create(afu, DriverOptions{.chunk_shift = 1});
+  ASSERT_TRUE(smallest);
+  EXPECT_EQ(smallest.value()->chunk_shift(), 1u);
+  auto hardware = Driver::create(afu);
+  ASSERT_TRUE(hardware);
+  EXPECT_EQ(hardware.value()->chunk_shift(), MC_CHUNK_SHIFT);
 }
 
 // ---- MANAGE_LUN (spec §3.9) ----

@@ -44,7 +44,8 @@ struct RigOptions {
 
 class Rig {
  public:
-  explicit Rig(RigOptions o = {}) : options(o), afu(o.afu), driver(afu, o.driver) {
+  explicit Rig(RigOptions o = {})
+      : options(o), afu(o.afu), driver_(Driver::create(afu, o.driver).value()), driver(*driver_) {
     lun = &add_lun(o.chunks, o.ports, o.superpipe, o.extra_blocks, o.lun_store);
   }
   ~Rig() {
@@ -249,7 +250,12 @@ class Rig {
 
  public:
   afu::SimAfu afu;
-  Driver driver;
+
+ private:
+  std::unique_ptr<Driver> driver_;
+
+ public:
+  Driver& driver;
   Lun* lun = nullptr;
 
  private:
