@@ -15,7 +15,7 @@ truncate -s 1G "$WORK/ext4.img"
 mkfs.ext4 -q "$WORK/ext4.img"
 expect_fail "holds ext4" "$MKFS" "$WORK/ext4.img"
 "$MKFS" --force "$WORK/ext4.img" >/dev/null
-"$VLUNCTL" info "$WORK/ext4.img" | grep -q "format        vlunfs 1" || fail "info after --force"
+"$VLUNCTL" info "$WORK/ext4.img" | grep -q "format        vlunfs 2" || fail "info after --force"
 
 log "bad input gets a clear error"
 expect_fail "give --size" "$MKFS" "$WORK/missing.img"
