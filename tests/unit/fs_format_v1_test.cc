@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace vlunfs::fs {
 namespace {
@@ -84,8 +85,19 @@ class FormatV1Test : public ::testing::Test {
     return std::move(fs).value();
   }
 
-  // Rewrites both superblock copies and their checkpoints in the version 1 encoding.
-  void rewrite_as_v1() {
+  // Rewrites both superblock copies and their checkpoints in the version 1 encoding; `change`
+  // edits the namespace of the newest one first (what an older program could have written).
+  void rewrite_as_v1(const std::function<void(meta::Namespace&)>& change = {}) {
+    uint64_t newest_generation = 0;
+    for (int copy = 0; copy < 2; ++copy) {
+      std::vector<std::byte> block(meta::kSuperblockBytes);
+      ASSERT_FALSE(mem_->read(meta::kSuperblockOffset[copy], block));
+      meta::Superblock sb;
+      std::string why;
+      if (meta::decode_superblock(block, copy, kDevice, &sb, &why) == meta::SuperblockState::valid) {
+        newest_generation = std::max(newest_generation, sb.generation);
+      }
+    }
     for (int copy = 0; copy < 2; ++copy) {
       std::vector<std::byte> block(meta::kSuperblockBytes);
       ASSERT_FALSE(mem_->read(meta::kSuperblockOffset[copy], block));
@@ -96,6 +108,7 @@ class FormatV1Test : public ::testing::Test {
       ASSERT_FALSE(mem_->read(sb.checkpoint_offset, image));
       meta::Namespace ns;
       ASSERT_TRUE(meta::decode_checkpoint(image, sb.generation, sb.journal_first_seq, &ns, &why)) << why;
+      if (change && sb.generation == newest_generation) change(ns);
       std::vector<std::byte> v1 = encode_v1_checkpoint(ns, sb.generation, sb.journal_first_seq);
       sb.checkpoint_length = v1.size();
       sb.checkpoint_crc = crc32c(v1.data(), v1.size());
@@ -191,6 +204,62 @@ TEST_F(FormatV1Test, AVersion1ImageMountsFscksAndIsRewrittenAsVersion2) {
   auto c = m.value()->ns().find(m.value()->ns().find(meta::ROOT_INO)->entries.at("c"));
   EXPECT_EQ(c->origin, a->ino);
   EXPECT_GT(c->btime_ns, 0);
+}
+
+// A version 1 program shared chunks of thick files without a reserve: the image can start out
+// with fewer free chunks than its thick shares need. It mounts (the daemon logs the shortfall);
+// writes that do not deepen it go ahead, new shares do not.
+TEST_F(FormatV1Test, AnImageSharedBeyondItsFreeChunksMountsAndNewSharesWaitForSpace) {
+  uint64_t a_ino, filler_ino;
+  {
+    auto fs = mount();
+    auto a = fs->create(meta::ROOT_INO, "a", S_IFREG | 0644, {});
+    a_ino = a.value().st.st_ino;
+    auto fa = fs->open_file(a_ino, true).value();
+    ASSERT_TRUE(fs->write(fa, 0, std::vector<std::byte>(kFileChunks * kChunk, std::byte{7})));
+    fs->release_file(fa);
+    auto filler = fs->create(meta::ROOT_INO, "filler", S_IFREG | 0644, {});
+    filler_ino = filler.value().st.st_ino;
+    auto ff = fs->open_file(filler_ino, true).value();
+    for (uint64_t n = 1;; ++n) {
+      struct stat st {};
+      st.st_size = static_cast<off_t>(n * kChunk);
+      if (!fs->setattr(filler_ino, st, FUSE_SET_ATTR_SIZE, ff)) break;
+    }
+    fs->release_file(ff);
+    ASSERT_EQ(fs->pool_stats().free_chunks, 0u);
+    fs->shutdown();
+  }
+  // b: a thick copy sharing every chunk of a, as cp did before the reserve.
+  rewrite_as_v1([&](meta::Namespace& ns) {
+    meta::Inode& a = ns.inodes.at(a_ino);
+    for (uint64_t& e : a.lxt) e &= ~sisl::LXT_PERM_WRITE;
+    meta::Inode b = a;
+    b.ino = ns.next_ino++;
+    ns.inodes[b.ino] = b;
+    ns.find(meta::ROOT_INO)->entries["b"] = b.ino;
+  });
+  ASSERT_EQ(fsck::check_device(*mem_, "short image", {}).exit_code, fsck::EXIT_ERRORS_LEFT);
+  auto fs = mount();
+  EXPECT_EQ(fs->pool_stats().reserved_chunks, kFileChunks);
+  EXPECT_EQ(fs->statfs().f_bfree, 0u);
+  auto fa = fs->open_file(a_ino, true).value();
+  // Nothing is free at all: even a thick owner's break must wait.
+  EXPECT_EQ(fs->write(fa, 0, std::vector<std::byte>(4096, std::byte{1})).error().value(), ENOSPC);
+  // Two chunks freed: a thick owner's break takes one of them; a new share (one more chunk of
+  // reserve each) and a grow do not go ahead while the shortfall lasts.
+  auto ff = fs->open_file(filler_ino, true).value();
+  struct stat st {};
+  st.st_size = static_cast<off_t>(fs->getattr(filler_ino).value().st.st_size - 2 * kChunk);
+  ASSERT_TRUE(fs->setattr(filler_ino, st, FUSE_SET_ATTR_SIZE, ff));
+  ASSERT_TRUE(fs->write(fa, 0, std::vector<std::byte>(4096, std::byte{1})));
+  EXPECT_EQ(fs->pool_stats().reserved_chunks, kFileChunks - 1);
+  EXPECT_EQ(fs->pool_stats().free_chunks, 1u);
+  EXPECT_EQ(fs->clone_file("a", "c", false).value(), ENOSPC);
+  st.st_size += static_cast<off_t>(kChunk);
+  EXPECT_EQ(fs->setattr(filler_ino, st, FUSE_SET_ATTR_SIZE, ff).error().value(), ENOSPC);
+  fs->release_file(ff);
+  fs->release_file(fa);
 }
 
 }  // namespace
