@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh" "$1"
 
 img=$WORK/flash.img
 log "creates a sparse image of the given size"
-"$MKFS" --size 20G "$img" | grep -q "vlunfs format 1" || fail "mkfs output"
+"$MKFS" --size 20G "$img" | grep -q "vlunfs format 2" || fail "mkfs output"
 expect_eq "$(stat -c %s "$img")" $((20 << 30)) "image size"
 [ "$(du -k "$img" | cut -f1)" -lt $((64 << 10)) ] || fail "the image is not sparse: $(du -h "$img")"
 
