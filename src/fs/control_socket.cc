@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <sstream>
 
 namespace vlunfs::fs {
@@ -32,6 +33,32 @@ bool write_all(int fd, const std::string& s) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+// The sharing columns of one `ls` line (after physical_chunks): kind (thick, thin or snapshot),
+// chunks mapped, shared, reserved, origin (its path now; "(removed, ino N)"; "-" for none) and
+// creation time (UTC; "-" when unknown: made before format version 2).
+void append_sharing_columns(std::ostringstream& out, const VlunReport& r) {
+  out << '\t' << (r.snapshot ? "snapshot" : r.thin ? "thin" : "thick") << '\t' << r.mapped << '\t' << r.shared << '\t'
+      << r.reserved << '\t';
+  if (r.origin == 0) {
+    out << '-';
+  } else if (r.origin_path.empty()) {
+    out << "(removed, ino " << r.origin << ')';
+  } else {
+    out << r.origin_path;
+  }
+  out << '\t';
+  if (r.birth_ns == 0) {
+    out << '-';
+  } else {
+    const time_t seconds = static_cast<time_t>(r.birth_ns / 1000000000);
+    struct tm utc {};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    out << text;
+  }
 }
 
 }  // namespace
@@ -83,7 +110,8 @@ void ControlSocket::serve() {
 std::string ControlSocket::handle(const std::string& command) {
   std::ostringstream out;
   if (command == "ls") {
-    out << "# path\tino\tsize\tcontext\thandle\tchunks\tlast_lba\tphysical_chunks\n";
+    out << "# path\tino\tsize\tcontext\thandle\tchunks\tlast_lba\tphysical_chunks"
+        << "\tkind\tmapped\tshared\treserved\torigin\tcreated\n";
     for (const VlunReport& r : fs_.report()) {
       out << r.path << '\t' << r.ino << '\t' << r.size << "\t0x" << std::hex << r.context_id << std::dec << '\t'
           << r.rsrc_handle << '\t' << r.chunks.size() << '\t';
@@ -95,12 +123,19 @@ std::string ControlSocket::handle(const std::string& command) {
       out << '\t';
       for (size_t i = 0; i < r.chunks.size(); ++i) out << (i ? "," : "") << r.chunks[i];
       if (r.chunks.empty()) out << '-';
+      append_sharing_columns(out, r);
       out << '\n';
     }
   } else if (command == "stats") {
     PoolStats p = fs_.pool_stats();
     out << "chunk_bytes " << p.chunk_bytes << "\ntotal_chunks " << p.total_chunks << "\nfree_chunks "
         << p.free_chunks << "\nfiles " << p.files << "\ninodes " << p.inodes << '\n';
+    // The pool as df sees it (the reserve counts as used) and what thin vLUNs may still claim.
+    const uint64_t available = p.free_chunks - std::min(p.free_chunks, p.reserved_chunks);
+    out << "mapped_chunks " << p.mapped_chunks << "\nshared_chunks " << p.shared_chunks << "\nreserved_chunks "
+        << p.reserved_chunks << "\navailable_chunks " << available << "\nthin_bytes " << p.thin_bytes
+        << "\nthin_unwritten_chunks " << p.thin_unwritten_chunks << "\nthin_overcommit "
+        << (p.thin_unwritten_chunks > available ? p.thin_unwritten_chunks - available : 0) << '\n';
   } else if (command.rfind("clone ", 0) == 0 || command.rfind("snapshot ", 0) == 0) {
     // "clone SRC DST" / "snapshot SRC DST", paths from the mount's root, tab separated.
     bool snapshot = command[0] == 's';
