@@ -27,6 +27,7 @@ log "cp of the thick vLUN shares its 4 chunks and reserves one chunk per shared 
 cp "$mnt/vol" "$mnt/copy"
 expect_eq "$(chunk_free "$mnt")" $((free_before - 4)) "statfs free chunks after cp (the reserve counts as used)"
 "$VLUNCTL" snapshot "$mnt/vol" "$mnt/snap" >/dev/null || fail "vlunctl snapshot"
+[ "$(stat -c %Y "$mnt/snap")" -gt 1000000000 ] || fail "the snapshot's mtime is the epoch: $(stat -c %y "$mnt/snap")"
 # Three owners per chunk, two of them thick: two chunks reserved per shared chunk.
 expect_eq "$(chunk_free "$mnt")" $((free_before - 8)) "statfs free chunks after the snapshot"
 cp "$mnt/vol" "$mnt/copy2"  # four owners, three thick: three per chunk
