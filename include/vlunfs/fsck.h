@@ -54,6 +54,9 @@ struct Report {
   // and free (mapped by none; the zero chunk, the data area's last, is never free).
   uint64_t chunks_total = 0, chunks_used = 0, chunks_shared = 0, chunks_free = 0;
   uint64_t zero_maps = 0;  // LXT entries of thin vLUNs mapping the zero chunk (unwritten chunks)
+  // The share reserve: chunks thick, writable vLUNs may still need to break their shares; the
+  // free chunks must cover it (docs/format.md, "The share reserve").
+  uint64_t chunks_reserved = 0;
   int exit_code = EXIT_CLEAN;
 };
 

@@ -39,6 +39,8 @@ struct Inode {
   std::vector<uint64_t> lxt;               // regular files: one sisl_lxt_entry per chunk, hardware layout
   std::map<std::string, uint64_t> entries; // directories only: name -> ino
   uint64_t parent = 0;                     // directories only: for ".."
+  int64_t btime_ns = 0;                    // creation (birth) time; 0 = unknown (made before format 2)
+  uint64_t origin = 0;                     // regular files: the inode cloned or snapshotted; 0 = none
 };
 
 inline constexpr uint32_t INODE_FLAG_THIN = 0x1;      // reserved for thin vLUNs
@@ -108,9 +110,15 @@ struct MapRecord {
 struct FreeRecord {  // removes an inode with nlink 0 (its chunks were released)
   uint64_t ino = 0;
 };
+// Format version 2: names the inode a regular file was cloned or snapshotted from (for vlunctl ls;
+// the inode need not exist any more: inode numbers are never reused).
+struct OriginRecord {
+  uint64_t ino = 0;
+  uint64_t origin = 0;
+};
 
 using Record = std::variant<CreateRecord, LinkRecord, UnlinkRecord, RenameRecord, SetAttrRecord,
-                            ResizeRecord, MapRecord, FreeRecord>;
+                            ResizeRecord, MapRecord, FreeRecord, OriginRecord>;
 
 // Checks that `record` applies to `ns` and applies it. On error, ns is unchanged. Errors:
 // ENOENT (missing inode/name/parent), EEXIST (name taken, or NOREPLACE target exists),

@@ -2,6 +2,8 @@
 
 #include <fuse_lowlevel.h>
 
+#include <algorithm>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
@@ -12,9 +14,40 @@ namespace vlunfs::fs {
 // ---------------------------------------------------------------------------------------------
 // The text of the answers
 
+namespace {
+
+// The sharing columns of one `ls` line (after physical_chunks): kind (thick, thin or snapshot),
+// chunks mapped, shared, reserved, origin (its path now; "(removed, ino N)"; "-" for none) and
+// creation time (UTC; "-" when unknown: made before format version 2).
+void append_sharing_columns(std::ostringstream& out, const VlunReport& r) {
+  out << '\t' << (r.snapshot ? "snapshot" : r.thin ? "thin" : "thick") << '\t' << r.mapped << '\t' << r.shared << '\t'
+      << r.reserved << '\t';
+  if (r.origin == 0) {
+    out << '-';
+  } else if (r.origin_path.empty()) {
+    out << "(removed, ino " << r.origin << ')';
+  } else {
+    out << r.origin_path;
+  }
+  out << '\t';
+  if (r.birth_ns == 0) {
+    out << '-';
+  } else {
+    const time_t seconds = static_cast<time_t>(r.birth_ns / 1000000000);
+    struct tm utc {};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    out << text;
+  }
+}
+
+}  // namespace
+
 std::string render_vlun_listing(const std::vector<VlunReport>& vluns) {
   std::ostringstream out;
-  out << "# path\tino\tsize\tcontext\thandle\tchunks\tlast_lba\tphysical_chunks\n";
+  out << "# path\tino\tsize\tcontext\thandle\tchunks\tlast_lba\tphysical_chunks"
+      << "\tkind\tmapped\tshared\treserved\torigin\tcreated\n";
   for (const VlunReport& r : vluns) {
     out << r.path << '\t' << r.ino << '\t' << r.size << "\t0x" << std::hex << r.context_id << std::dec << '\t'
         << r.rsrc_handle << '\t' << r.chunks.size() << '\t';
@@ -26,6 +59,7 @@ std::string render_vlun_listing(const std::vector<VlunReport>& vluns) {
     out << '\t';
     for (size_t i = 0; i < r.chunks.size(); ++i) out << (i ? "," : "") << r.chunks[i];
     if (r.chunks.empty()) out << '-';
+    append_sharing_columns(out, r);
     out << '\n';
   }
   return out.str();
@@ -35,6 +69,12 @@ std::string render_pool_stats(const PoolStats& p) {
   std::ostringstream out;
   out << "chunk_bytes " << p.chunk_bytes << "\ntotal_chunks " << p.total_chunks << "\nfree_chunks "
       << p.free_chunks << "\nfiles " << p.files << "\ninodes " << p.inodes << '\n';
+  // The pool as df sees it (the reserve counts as used) and what thin vLUNs may still claim.
+  const uint64_t available = p.free_chunks - std::min(p.free_chunks, p.reserved_chunks);
+  out << "mapped_chunks " << p.mapped_chunks << "\nshared_chunks " << p.shared_chunks << "\nreserved_chunks "
+      << p.reserved_chunks << "\navailable_chunks " << available << "\nthin_bytes " << p.thin_bytes
+      << "\nthin_unwritten_chunks " << p.thin_unwritten_chunks << "\nthin_overcommit "
+      << (p.thin_unwritten_chunks > available ? p.thin_unwritten_chunks - available : 0) << '\n';
   return out.str();
 }
 

@@ -156,6 +156,15 @@ std::error_code Filesystem::start(std::string* why) {
       return ec;
     }
   }
+  // So is the share reserve: derived from the same maps (share_reserve.h).
+  reserve_.set_zero_chunk(zero_aun_);
+  reserve_.rebuild(ns);
+  if (const uint64_t free = driver_->lun_info(*lun_).free_chunks; reserve_.reserved() > free) {
+    log_warning("%s: thick vLUNs may need %llu chunks to break their shares, but only %llu are free: writes to "
+                "shared chunks may fail with ENOSPC; free some chunks (this image was shared before the reserve existed)",
+                device_path_.c_str(), static_cast<unsigned long long>(reserve_.reserved()),
+                static_cast<unsigned long long>(free));
+  }
   std::vector<uint64_t> orphans;
   for (auto& [ino, inode] : ns.inodes) {
     if (file_type(inode.mode) != S_IFREG) continue;
@@ -381,6 +390,13 @@ std::error_code Filesystem::release_vlun_locked(uint64_t ino) {
   std::error_code ec = driver_->release(*lun_, r);
   if (ec == std::errc::resource_unavailable_try_again) ec = driver_->release(*lun_, r);  // pitfall 15
   if (ec) return ec;
+  // Its entries go: the reserves held for them (by it, or by the thick owners left) are released.
+  if (const meta::Inode* inode = meta_->ns().find(ino)) {
+    std::vector<ShareReserve::Change> gone;
+    gone.reserve(inode->lxt.size());
+    for (uint64_t e : inode->lxt) gone.push_back({sisl::lxt_aun(e), false, it->second->thick_writable()});
+    reserve_.apply(gone);
+  }
   slot->handles--;
   vluns_.erase(it);
   return {};
@@ -690,6 +706,12 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   std::unique_lock lock(ns_mu_);
   std::vector<uint64_t> lxt;
   uint64_t committed = 0;  // a shrink's record, journaled before the chunks go
+  std::vector<ShareReserve::Change> cut;  // a shrink's entries: their reserves go with them
+  if (const meta::Inode* inode = meta_->ns().find(file->ino); inode && want < inode->lxt.size()) {
+    for (size_t i = want; i < inode->lxt.size(); ++i) {
+      cut.push_back({sisl::lxt_aun(inode->lxt[i]), false, file->thick_writable()});
+    }
+  }
   if (want > old_chunks && file->thin) {
     // Thin: new chunks map the zero chunk read-only; a first write allocates (make_writable).
     std::vector<uint64_t> zeros(want - old_chunks, zero_entry());
@@ -708,7 +730,10 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
     }
     if (want > old_chunks) {
       // All-or-nothing: VLUN_RESIZE grows best effort (pitfall 4); a file never does.
-      if (driver_->lun_info(*lun_).free_chunks < want - old_chunks) return errno_error(ENOSPC);
+      // Chunks held back for thick vLUNs' share breaks are not free to grow into.
+      if (!reserve_.allows(driver_->lun_info(*lun_).free_chunks, static_cast<int64_t>(want - old_chunks))) {
+        return errno_error(ENOSPC);
+      }
     }
     dk_cxlflash_resize rs{};
     rs.context_id = slot->cookie;
@@ -731,6 +756,7 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
       (void)driver_->vlun_resize(*lun_, back);
       return errno_error(ENOSPC);
     }
+    if (!cut.empty()) reserve_.apply(cut);
     auto table = driver_->lxt(*lun_, slot->cookie, file->rsrc_handle);
     if (!table) return table.error();
     lxt = std::move(table).value();
@@ -1110,8 +1136,9 @@ struct statvfs Filesystem::statfs() {
   s.f_bsize = kPreferredIo;
   s.f_frsize = static_cast<unsigned long>(p.chunk_bytes);
   s.f_blocks = p.total_chunks;
-  s.f_bfree = p.free_chunks;
-  s.f_bavail = p.free_chunks;
+  // The share reserve counts as used: it is promised to thick vLUNs (share_reserve.h).
+  s.f_bfree = p.free_chunks - std::min(p.free_chunks, p.reserved_chunks);
+  s.f_bavail = s.f_bfree;
   s.f_files = std::max<uint64_t>(p.inodes, 1u << 20);
   s.f_ffree = s.f_files - p.inodes;
   s.f_favail = s.f_ffree;
@@ -1126,7 +1153,18 @@ PoolStats Filesystem::pool_stats() {
   vlun::LunInfo info = driver_->lun_info(*lun_);
   p.total_chunks = info.total_chunks - 1;  // less the zero chunk, which nobody can be given
   p.free_chunks = info.free_chunks;
+  p.mapped_chunks = p.total_chunks - std::min(p.total_chunks, p.free_chunks);
   std::shared_lock lock(ns_mu_);
+  p.reserved_chunks = reserve_.reserved();
+  p.shared_chunks = reserve_.shared_chunks();
+  for (const auto& [ino, file] : vluns_) {
+    if (!file->thin) continue;
+    p.thin_bytes += file->size;
+    if (const meta::Inode* inode = meta_->ns().find(ino)) {
+      p.thin_unwritten_chunks += static_cast<uint64_t>(
+          std::count_if(inode->lxt.begin(), inode->lxt.end(), [&](uint64_t e) { return maps_zero(e); }));
+    }
+  }
   p.files = vluns_.size();
   p.inodes = meta_->ns().inodes.size();
   return p;
@@ -1151,12 +1189,51 @@ std::vector<VlunReport> Filesystem::report() {
     }
   };
   walk(meta::ROOT_INO, "");
+  // Who holds the reserve of each shared chunk: every thick owner, except that when all its owners
+  // are thick one of them needs none (whoever is left last keeps the chunk); the report names the
+  // lowest inode as that one, so that the per-file reserves add up to the pool's.
+  struct ChunkOwners {
+    uint32_t refs = 0, thick = 0;
+    uint64_t lowest_thick = UINT64_MAX;
+  };
+  std::unordered_map<uint64_t, ChunkOwners> owners;
+  for (const auto& [ino, file] : vluns_) {
+    const meta::Inode* inode = ns.find(ino);
+    if (!inode) continue;
+    for (uint64_t e : inode->lxt) {
+      if (maps_zero(e)) continue;
+      ChunkOwners& o = owners[sisl::lxt_aun(e)];
+      o.refs++;
+      if (file->thick_writable()) {
+        o.thick++;
+        o.lowest_thick = std::min(o.lowest_thick, ino);
+      }
+    }
+  }
   std::vector<VlunReport> out;
   for (const auto& [ino, file] : vluns_) {
     VlunReport r;
     r.ino = ino;
     auto p = paths.find(ino);
     r.path = p != paths.end() ? p->second : "(unlinked, open)";
+    r.thin = file->thin;
+    r.snapshot = file->read_only;
+    if (const meta::Inode* inode = ns.find(ino)) {
+      r.birth_ns = inode->btime_ns;
+      r.origin = inode->origin;
+      if (auto o = paths.find(inode->origin); o != paths.end()) r.origin_path = o->second;
+      for (uint64_t e : inode->lxt) {
+        if (maps_zero(e)) {
+          if (file->thick_writable()) r.reserved++;
+          continue;
+        }
+        r.mapped++;
+        const ChunkOwners& o = owners[sisl::lxt_aun(e)];
+        if (o.refs < 2) continue;
+        r.shared++;
+        if (file->thick_writable() && (o.thick < o.refs || ino != o.lowest_thick)) r.reserved++;
+      }
+    }
     r.size = file->size;
     auto* slot = static_cast<ContextSlot*>(file->ctx);
     r.context_id = slot->cookie;

@@ -9,6 +9,7 @@
 // with the append of their record, so the journal's order is the allocator's order.
 #pragma once
 
+#include "fs/share_reserve.h"
 #include "vlunfs/afu.h"
 #include "vlunfs/error.h"
 #include "vlunfs/meta.h"
@@ -62,12 +63,25 @@ struct VlunReport {
   uint64_t rsrc_handle = 0;
   uint64_t last_lba = 0;  // 4K units, all-ones for an empty vLUN
   std::vector<uint64_t> chunks;  // physical chunk numbers, in vLUN order
+  bool thin = false;
+  bool snapshot = false;
+  uint64_t mapped = 0;    // entries naming a chunk of its own or shared (not the zero chunk)
+  uint64_t shared = 0;    // of those, chunks other entries name too
+  uint64_t reserved = 0;  // chunks the pool holds back for its writes (share_reserve.h)
+  uint64_t origin = 0;    // the inode it was cloned or snapshotted from; 0 for none
+  std::string origin_path;  // that inode's path now; empty when it is gone
+  int64_t birth_ns = 0;   // creation time; 0 when unknown (made before format version 2)
 };
 
 struct PoolStats {
   uint64_t chunk_bytes = 0;
   uint64_t total_chunks = 0;
-  uint64_t free_chunks = 0;
+  uint64_t free_chunks = 0;      // the allocator's, reserve included
+  uint64_t reserved_chunks = 0;  // held back for thick vLUNs' share breaks (share_reserve.h)
+  uint64_t mapped_chunks = 0;    // chunks some LXT names (total - free)
+  uint64_t shared_chunks = 0;    // chunks more than one LXT entry names
+  uint64_t thin_bytes = 0;       // the sizes of the thin vLUNs, summed
+  uint64_t thin_unwritten_chunks = 0;  // their chunks still mapping the zero chunk: what they may yet claim
   uint64_t files = 0;
   uint64_t inodes = 0;
 };
@@ -220,6 +234,7 @@ class Filesystem {
 
   mutable std::shared_mutex ns_mu_;
   std::vector<std::unique_ptr<ContextSlot>> contexts_;           // guarded by ns_mu_
+  ShareReserve reserve_;                                          // guarded by ns_mu_
   std::unordered_map<uint64_t, std::unique_ptr<FileVlun>> vluns_;  // guarded by ns_mu_
 };
 
@@ -246,6 +261,8 @@ class FileVlun {
   std::atomic<bool> has_trims{false};
   std::map<uint64_t, std::map<uint64_t, uint64_t>> trimmed;  // chunk -> {start -> end}
   std::atomic<bool> read_only{false};  // a snapshot
+  // Holds a share reserve for its shared chunks (share_reserve.h).
+  bool thick_writable() const { return !thin && !read_only; }
 };
 
 }  // namespace vlunfs::fs

@@ -79,8 +79,16 @@ std::error_code Filesystem::make_writable(FileVlun* file, uint64_t index) {
   const uint64_t aun = sisl::lxt_aun(entry);
   uint64_t fresh = 0;
   bool allocated = false, shared = false;
+  // The entry the write leaves behind, for the share reserve: a thick writer's break takes the
+  // chunk reserved for it, anyone else's must leave the reserve covered (share_reserve.h).
+  const ShareReserve::Change left{aun, false, file->thick_writable()};
+  const bool needs_chunk = maps_zero(entry) || driver_->chunk_references(*lun_, aun) > 1;
+  if (needs_chunk) {
+    const int64_t use = 1 + reserve_.preview({&left, 1}).reserved;
+    if (!reserve_.allows(driver_->lun_info(*lun_).free_chunks, use)) return errno_error(ENOSPC);
+  }
   if (maps_zero(entry)) {
-    // A thin vLUN's first write to this chunk: a new chunk, already zero.
+    // A thin vLUN's first write to this chunk (or a thick copy's of a thin one): a new chunk, already zero.
     auto a = driver_->alloc_chunk(*lun_);
     if (!a) return a.error();
     fresh = a.value();
@@ -116,6 +124,7 @@ std::error_code Filesystem::make_writable(FileVlun* file, uint64_t index) {
     return seq.error();
   }
   if (shared) driver_->drop_chunk(*lun_, aun, false);  // the other owners keep it
+  if (needs_chunk) reserve_.apply({&left, 1});
   lock.unlock();
   return durable(seq.value());
 }
@@ -139,9 +148,13 @@ std::error_code Filesystem::punch_chunks(FileVlun* file, uint64_t first, uint64_
     (void)driver_->remap_lxt(*lun_, slot->cookie, file->rsrc_handle, first, old);
     return seq.error();
   }
+  std::vector<ShareReserve::Change> changes;
   for (uint64_t e : old) {
     if (!maps_zero(e)) driver_->drop_chunk(*lun_, sisl::lxt_aun(e), true);
+    changes.push_back({sisl::lxt_aun(e), false, file->thick_writable()});
+    changes.push_back({zero_aun_, true, file->thick_writable()});
   }
+  reserve_.apply(changes);
   lock.unlock();
   return durable(seq.value());
 }
@@ -195,16 +208,29 @@ Result<uint64_t> Filesystem::share_chunks_locked(FileVlun* src, uint64_t src_ind
       if (!maps_zero(src_old[i])) driver_->drop_chunk(*lun_, sisl::lxt_aun(src_old[i]), false);
     }
   };
+  const uint64_t d_count = d_inode->lxt.size();
+  const uint64_t overlap = dst_index < d_count ? std::min<uint64_t>(n, d_count - dst_index) : 0;
+  std::vector<uint64_t> dst_old(d_inode->lxt.begin() + static_cast<std::ptrdiff_t>(dst_index),
+                                d_inode->lxt.begin() + static_cast<std::ptrdiff_t>(dst_index + overlap));
+  // The share reserve (share_reserve.h): the new entries, then the destination's entries they
+  // replace. A share that would leave thick vLUNs unable to break it is refused, and nothing changes.
+  std::vector<ShareReserve::Change> changes;
+  changes.reserve(n + overlap);
+  for (uint64_t i = 0; i < n; ++i) {
+    changes.push_back({sisl::lxt_aun(src_old[i]), true, dst->thick_writable(), src->thick_writable()});
+  }
+  for (uint64_t e : dst_old) changes.push_back({sisl::lxt_aun(e), false, dst->thick_writable()});
+  const ShareReserve::Effect effect = reserve_.preview(changes);
+  if (!reserve_.allows(driver_->lun_info(*lun_).free_chunks, effect.reserved - static_cast<int64_t>(effect.freed))) {
+    undo_refs();
+    return errno_error(ENOSPC);
+  }
   // The source loses W first, with a heavyweight SYNC: no write to it is still in flight when
   // the destination starts to see the same chunks.
   if (auto ec = driver_->remap_lxt(*lun_, src_slot->cookie, src->rsrc_handle, src_index, shared)) {
     undo_refs();
     return ec;
   }
-  const uint64_t d_count = d_inode->lxt.size();
-  const uint64_t overlap = dst_index < d_count ? std::min<uint64_t>(n, d_count - dst_index) : 0;
-  std::vector<uint64_t> dst_old(d_inode->lxt.begin() + static_cast<std::ptrdiff_t>(dst_index),
-                                d_inode->lxt.begin() + static_cast<std::ptrdiff_t>(dst_index + overlap));
   std::error_code ec;
   if (overlap > 0) ec = driver_->remap_lxt(*lun_, dst_slot->cookie, dst->rsrc_handle, dst_index, {shared.data(), overlap});
   if (!ec && n > overlap) {
@@ -238,6 +264,7 @@ Result<uint64_t> Filesystem::share_chunks_locked(FileVlun* src, uint64_t src_ind
   for (uint64_t e : dst_old) {
     if (!maps_zero(e)) driver_->drop_chunk(*lun_, sisl::lxt_aun(e), true);
   }
+  reserve_.apply(changes);
   dst->chunks = dst_rec.lxt_count;
   dst->size = dst_rec.size;
   dst->size_dirty = false;
@@ -291,7 +318,12 @@ Result<size_t> Filesystem::copy_range(FileVlun* src, uint64_t off_in, FileVlun* 
       }
       uint64_t shared_bytes = std::min(count * cb, length - head);
       auto seq = share_chunks_locked(src, src_index, dst, dst_index, count, off_out + head + shared_bytes);
-      if (!seq) return seq.error();
+      if (!seq) {
+        // ENOSPC: the share reserve is not there. No fallback to copying the bytes: a copy takes
+        // at least as many chunks as the share would reserve (docs/format.md, "The share reserve").
+        if (head > 0) return static_cast<size_t>(head);
+        return seq.error();
+      }
       if (seq.value() != 0) {
         if (auto ec = durable(seq.value())) return ec;
         done += shared_bytes;
@@ -368,11 +400,29 @@ std::error_code Filesystem::clone_file(const std::string& src_path, const std::s
   {
     FileVlun* s = src.value();
     FileVlun* d = dst.value();
-    if (s->thin) d->thin = true;
+    {
+      // The clone's origin, and its kind durable before it shares a chunk: the share reserve
+      // rebuilt after a crash counts the same owners as the one that allowed the share.
+      std::unique_lock lock(ns_mu_);
+      auto seq = commit(meta::OriginRecord{dst_ino, src_ino});
+      if (seq && (snapshot || s->thin)) {
+        meta::SetAttrRecord flags;
+        flags.ino = dst_ino;
+        flags.valid = meta::SET_FLAGS;
+        flags.flags = (snapshot ? meta::INODE_FLAG_READONLY : 0) | (s->thin ? meta::INODE_FLAG_THIN : 0);
+        seq = commit(flags);
+        if (seq) {
+          d->read_only = snapshot;
+          d->thin = s->thin.load();
+        }
+      }
+      lock.unlock();
+      result = seq ? durable(seq.value()) : seq.error();
+    }
     std::unique_lock ls(s->io_mu);
     std::unique_lock ld(d->io_mu);
     uint64_t count = s->chunks;
-    if (count > 0) {
+    if (!result && count > 0) {
       auto seq = share_chunks_locked(s, 0, d, 0, count, s->size);
       if (!seq) result = seq.error();
       else if (seq.value() == 0) result = errno_error(EMLINK);  // chunks at their 256-owner limit
@@ -381,23 +431,9 @@ std::error_code Filesystem::clone_file(const std::string& src_path, const std::s
     if (!result) {
       d->size = s->size.load();
       d->size_dirty = true;
+      d->mtime_ns = now_ns();  // the size record sets mtime: the clone's, not the epoch's
       uint64_t seq = 0;
       result = persist_size(d, &seq);
-    }
-    if (!result && (snapshot || s->thin)) {
-      std::unique_lock lock(ns_mu_);
-      meta::SetAttrRecord flags;
-      flags.ino = dst_ino;
-      flags.valid = meta::SET_FLAGS;
-      flags.flags = (snapshot ? meta::INODE_FLAG_READONLY : 0) | (s->thin ? meta::INODE_FLAG_THIN : 0);
-      auto seq = commit(flags);
-      if (!seq) {
-        result = seq.error();
-      } else {
-        d->read_only = snapshot;
-        lock.unlock();
-        result = durable(seq.value());
-      }
     }
   }
   release_file(dst.value());

@@ -34,6 +34,8 @@ void encode_inode(Encoder& e, const Inode& inode) {
   e.i64(inode.ctime_ns);
   e.u32(inode.flags);
   e.u64(inode.parent);
+  e.i64(inode.btime_ns);
+  e.u64(inode.origin);
   e.text16(inode.symlink);
   e.u32(static_cast<uint32_t>(inode.lxt.size()));
   for (uint64_t entry : inode.lxt) e.u64(entry);
@@ -45,7 +47,7 @@ void encode_inode(Encoder& e, const Inode& inode) {
 }
 
 // encode_inode()'s length: the fixed fields above, the symlink, the LXT and the entries.
-constexpr uint64_t kInodeFixedBytes = 8 + 4 * 4 + 8 + 3 * 8 + 4 + 8 + 2 + 4 + 4;
+constexpr uint64_t kInodeFixedBytes = kMinEncodedInode;
 constexpr uint64_t entry_bytes(size_t name_length) { return 1 + name_length + 8; }
 
 uint64_t inode_size(const Inode& inode) {
@@ -54,7 +56,8 @@ uint64_t inode_size(const Inode& inode) {
   return bytes;
 }
 
-bool decode_inode(Decoder& d, Inode* out, std::string* why) {
+// `version` 1 inodes have no creation time and origin (both read as 0).
+bool decode_inode(Decoder& d, uint32_t version, Inode* out, std::string* why) {
   Inode inode;
   inode.ino = d.u64();
   inode.mode = d.u32();
@@ -67,6 +70,10 @@ bool decode_inode(Decoder& d, Inode* out, std::string* why) {
   inode.ctime_ns = d.i64();
   inode.flags = d.u32();
   inode.parent = d.u64();
+  if (version >= 2) {
+    inode.btime_ns = d.i64();
+    inode.origin = d.u64();
+  }
   const uint16_t symlink_length = d.u16();
   if (d.ok() && symlink_length > MAX_SYMLINK) return fail(why, "a symlink target of " + std::to_string(symlink_length) + " bytes");
   inode.symlink = d.text(symlink_length);
@@ -144,7 +151,8 @@ int64_t checkpoint_growth(const Namespace& ns, const Record& record) {
           const Inode* inode = ns.find(r.ino);
           return inode == nullptr ? 0 : -signed_bytes(inode_size(*inode));
         } else {
-          static_assert(std::is_same_v<T, SetAttrRecord> || std::is_same_v<T, MapRecord>);
+          static_assert(std::is_same_v<T, SetAttrRecord> || std::is_same_v<T, MapRecord> ||
+                        std::is_same_v<T, OriginRecord>);
           return 0;  // fixed fields, and LXT entries replaced within the LXT's length
         }
       },
@@ -157,9 +165,9 @@ bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, ui
   const std::byte* h = image.data();
   if (std::memcmp(h + cf::kMagic, kCheckpointMagic, sizeof kCheckpointMagic) != 0) return fail(why, "no checkpoint magic");
   const uint32_t version = load_u32(h + cf::kVersion);
-  if (version != kFormatVersion) {
-    return fail(why, "format version " + std::to_string(version) + ", but this program reads only version " +
-                         std::to_string(kFormatVersion));
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
+    return fail(why, "format version " + std::to_string(version) + ", but this program reads only versions " +
+                         std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion));
   }
   if (load_u32(h + cf::kHeaderSize) != kCheckpointHeaderBytes) return fail(why, "unexpected header size");
   const uint64_t stored_generation = load_u64(h + cf::kGeneration);
@@ -173,7 +181,7 @@ bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, ui
   const uint64_t inode_count = load_u64(h + cf::kInodeCount);
 
   Decoder d(image.subspan(kCheckpointHeaderBytes));
-  if (inode_count > d.remaining() / kMinEncodedInode) {
+  if (inode_count > d.remaining() / (version >= 2 ? kMinEncodedInode : kMinEncodedInodeV1)) {
     return fail(why, "claims " + std::to_string(inode_count) + " inodes, more than its " +
                          std::to_string(d.remaining()) + " bytes can hold");
   }
@@ -184,7 +192,7 @@ bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, ui
   for (uint64_t i = 0; i < inode_count; i++) {
     Inode inode;
     std::string inode_why;
-    if (!decode_inode(d, &inode, &inode_why)) {
+    if (!decode_inode(d, version, &inode, &inode_why)) {
       return fail(why, "inode #" + std::to_string(i) + " at byte " +
                            std::to_string(kCheckpointHeaderBytes + d.position()) + ": " + inode_why);
     }

@@ -1,4 +1,4 @@
-// The on-disk layout of vlunfs metadata, format version 1. docs/format.md says the same in prose;
+// The on-disk layout of vlunfs metadata, format version 2 (version 1 is still read: below). docs/format.md says the same in prose;
 // this header is what the code reads. Everything is little-endian and CRC32C-protected.
 //
 //   byte 0        superblock copy 0 (4 KiB)
@@ -14,7 +14,11 @@
 
 namespace vlunfs::meta {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// What this code writes, and the oldest it reads. Version 2 added each inode's creation time and
+// origin (checkpoint) and the Origin record (journal); a version 1 image is read as it is, and the
+// first read-write open rewrites it as version 2 (a checkpoint) before any record is appended.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;
 
 // The unit of every metadata write and the alignment of every metadata region. Writes of one such
 // block are assumed atomic per device sector (docs/format.md, "Crash reasoning").
@@ -80,7 +84,8 @@ inline constexpr size_t kFirstSeq = 40;    // u64: holds every record with a sma
 
 // An encoded inode is at least this long (every fixed field, every count zero); a count is never
 // believed if the bytes left could not hold that many.
-inline constexpr size_t kMinEncodedInode = 8 + 4 * 4 + 8 + 3 * 8 + 4 + 8 + 2 + 4 + 4;
+inline constexpr size_t kMinEncodedInodeV1 = 8 + 4 * 4 + 8 + 3 * 8 + 4 + 8 + 2 + 4 + 4;
+inline constexpr size_t kMinEncodedInode = kMinEncodedInodeV1 + 8 + 8;  // version 2: btime, origin
 inline constexpr size_t kMinEncodedEntry = 1 + 1 + 8;
 
 // ---- Journal records: a 32-byte header, then the payload ----
@@ -108,7 +113,8 @@ enum class RecordType : uint8_t {
   resize = 6,
   map = 7,
   free = 8,
+  origin = 9,  // format version 2
 };
-inline constexpr uint8_t kMaxRecordType = 8;
+inline constexpr uint8_t kMaxRecordType = 9;
 
 }  // namespace vlunfs::meta

@@ -31,8 +31,9 @@ std::string state_name(SuperblockState state) {
   return "?";
 }
 
+// Not the version: the copy a version 1 image's upgrade did not rewrite still says 1.
 bool same_geometry(const Geometry& a, const Geometry& b) {
-  return a.version == b.version && a.block_size == b.block_size && a.chunk_shift == b.chunk_shift &&
+  return a.block_size == b.block_size && a.chunk_shift == b.chunk_shift &&
          a.device_bytes == b.device_bytes && a.checkpoint_offset[0] == b.checkpoint_offset[0] &&
          a.checkpoint_offset[1] == b.checkpoint_offset[1] && a.checkpoint_bytes == b.checkpoint_bytes &&
          a.journal_offset == b.journal_offset && a.journal_bytes == b.journal_bytes &&

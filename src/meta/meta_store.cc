@@ -116,6 +116,7 @@ class MetaStoreImpl final : public MetaStore {
     }
     const uint64_t image_bytes = image.size();
     Superblock next = sb_;
+    next.geometry.version = kFormatVersion;  // encode_superblock() writes this version
     next.generation = generation;
     next.checkpoint_offset = g.checkpoint_offset[generation % 2];
     next.checkpoint_length = image.size();
@@ -306,6 +307,14 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
 
   auto store = std::make_unique<MetaStoreImpl>(device, options.read_only, sb, next_generation, std::move(ns));
   store->journal().start(sb.journal_epoch, next_seq, chain, end, std::move(tail));
+  if (!options.read_only && g.version < kFormatVersion) {
+    // An older version is rewritten as this one before anything is appended, so that no record
+    // of a newer type ever sits in an older version's journal (docs/format.md, "Versions").
+    if (auto ec = store->checkpoint()) {
+      return refuse(ec.value(), "rewriting the format version " + std::to_string(g.version) + " metadata as version " +
+                                    std::to_string(kFormatVersion) + " failed: " + ec.message());
+    }
+  }
   return std::unique_ptr<MetaStore>(std::move(store));
 }
 

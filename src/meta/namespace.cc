@@ -122,7 +122,7 @@ std::error_code apply_create(Namespace& ns, const CreateRecord& r) {
   inode.uid = r.uid;
   inode.gid = r.gid;
   inode.nlink = type == S_IFDIR ? 2 : 1;
-  inode.atime_ns = inode.mtime_ns = inode.ctime_ns = r.time_ns;
+  inode.atime_ns = inode.mtime_ns = inode.ctime_ns = inode.btime_ns = r.time_ns;
   if (type == S_IFLNK) {
     inode.symlink = r.symlink;
     inode.size = r.symlink.size();  // st_size of a symlink is the length of its target
@@ -357,6 +357,14 @@ std::error_code apply_free(Namespace& ns, const FreeRecord& r) {
   return {};
 }
 
+std::error_code apply_origin(Namespace& ns, const OriginRecord& r) {
+  Inode* inode = nullptr;
+  if (auto ec = find_regular(ns, r.ino, &inode)) return ec;
+  if (r.origin == r.ino || r.origin >= ns.next_ino) return err(EINVAL);
+  inode->origin = r.origin;
+  return {};
+}
+
 }  // namespace
 
 std::error_code apply(Namespace& ns, const Record& record) {
@@ -371,6 +379,7 @@ std::error_code apply(Namespace& ns, const Record& record) {
         if constexpr (std::is_same_v<T, ResizeRecord>) return apply_resize(ns, r);
         if constexpr (std::is_same_v<T, MapRecord>) return apply_map(ns, r);
         if constexpr (std::is_same_v<T, FreeRecord>) return apply_free(ns, r);
+        if constexpr (std::is_same_v<T, OriginRecord>) return apply_origin(ns, r);
       },
       record);
 }

@@ -24,6 +24,7 @@ constexpr RecordType type_of() {
   if constexpr (std::is_same_v<T, ResizeRecord>) return RecordType::resize;
   if constexpr (std::is_same_v<T, MapRecord>) return RecordType::map;
   if constexpr (std::is_same_v<T, FreeRecord>) return RecordType::free;
+  if constexpr (std::is_same_v<T, OriginRecord>) return RecordType::origin;
 }
 
 void encode_entries(Encoder& e, const std::vector<uint64_t>& entries) {
@@ -125,6 +126,9 @@ std::vector<std::byte> encode_record(const Record& record) {
           encode_entries(e, r.entries);
         } else if constexpr (std::is_same_v<T, FreeRecord>) {
           e.u64(r.ino);
+        } else if constexpr (std::is_same_v<T, OriginRecord>) {
+          e.u64(r.ino);
+          e.u64(r.origin);
         }
       },
       record);
@@ -218,6 +222,13 @@ bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out
     case RecordType::free: {
       FreeRecord r;
       r.ino = d.u64();
+      record = std::move(r);
+      break;
+    }
+    case RecordType::origin: {
+      OriginRecord r;
+      r.ino = d.u64();
+      r.origin = d.u64();
       record = std::move(r);
       break;
     }

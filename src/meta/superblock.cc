@@ -150,9 +150,9 @@ SuperblockState decode_superblock(std::span<const std::byte> block, int copy, ui
   }
   // The version comes before the CRC: a later version may protect its superblock differently.
   const uint32_t version = load_u32(p + sf::kVersion);
-  if (version != kFormatVersion) {
-    fail(why, "format version " + std::to_string(version) + ", but this program reads only version " +
-                  std::to_string(kFormatVersion));
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
+    fail(why, "format version " + std::to_string(version) + ", but this program reads only versions " +
+                  std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion));
     return SuperblockState::unknown_version;
   }
   const uint32_t stored_crc = load_u32(p + sf::kCrc);

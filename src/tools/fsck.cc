@@ -343,6 +343,33 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
   }
   // Free: every chunk no map names, but the zero chunk.
   r.chunks_free = r.chunks_total >= r.chunks_used + 1 ? r.chunks_total - r.chunks_used - 1 : 0;
+
+  // ---- The share reserve (docs/format.md): the free chunks must cover every chunk a thick,
+  // writable vLUN may still need to break a share (min(thick owners, owners - 1) per shared
+  // chunk) or to fill an entry that maps the zero chunk. Counted here from the maps alone, apart
+  // from the daemon's own accounting, which derives the same number at mount. ----
+  auto thick_writable = [&](uint64_t ino) {
+    const meta::Inode* inode = ns.find(ino);
+    return inode && (inode->flags & (meta::INODE_FLAG_THIN | meta::INODE_FLAG_READONLY)) == 0;
+  };
+  for (auto& [aun, list] : owners) {
+    if (list.size() < 2) continue;
+    const uint64_t thick = static_cast<uint64_t>(
+        std::count_if(list.begin(), list.end(), [&](const auto& owner) { return thick_writable(owner.first); }));
+    r.chunks_reserved += std::min<uint64_t>(thick, list.size() - 1);
+  }
+  for (auto& [ino, inode] : ns.inodes) {
+    if (type_of(inode) != S_IFREG || !thick_writable(ino)) continue;
+    for (uint64_t e : inode.lxt) {
+      if (sisl::lxt_aun(e) == zero_aun) r.chunks_reserved++;
+    }
+  }
+  if (r.chunks_reserved > r.chunks_free) {
+    error("thick vLUNs may need " + std::to_string(r.chunks_reserved) + " chunks to break their shares, but only " +
+          std::to_string(r.chunks_free) + " are free: their writes to shared chunks may fail with ENOSPC; remove " +
+          "copies, clones or snapshots of thick vLUNs, or other files, to free " +
+          std::to_string(r.chunks_reserved - r.chunks_free) + " chunks");
+  }
   return finish();
 }
 

@@ -1,6 +1,7 @@
 // vlunctl: administration of vlunfs devices and mounts.
-//   vlunctl info IMAGE|MOUNTPOINT      geometry and pool usage
-//   vlunctl ls MOUNTPOINT              every vLUN with its handle, chunks, last_lba, physical chunks
+//   vlunctl info IMAGE|MOUNTPOINT      geometry and pool usage (mapped, shared, reserved, free, thin)
+//   vlunctl ls MOUNTPOINT              every vLUN with its handle, chunks, last_lba, physical chunks,
+//                                      kind, shared and reserved chunks, origin, creation time
 //   vlunctl clone|snapshot SRC DST     DST shares every chunk of SRC (a snapshot is read-only)
 //   vlunctl thin [--off] FILE          an empty file becomes thin (or thick)
 //   vlunctl sync PATH                  sizes and mtimes of the whole mount made durable
@@ -12,8 +13,9 @@
 #include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
 #include "vlunfs/fsck.h"
-#include "vlunfs/meta.h"
 #include "vlunfs/image_release.h"
+#include "vlunfs/meta.h"
+#include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
 
 #include <CLI/CLI.hpp>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -205,13 +208,21 @@ int info_image(const std::string& image) {
   }
   const meta::Geometry& g = m.value()->geometry();
   const meta::Namespace& ns = m.value()->ns();
-  uint64_t files = 0, used = 0;
+  uint64_t files = 0, thin_bytes = 0, thin_unwritten = 0;
+  const uint64_t zero_aun = g.data_chunks() - 1;  // thin vLUNs map their unwritten chunks to it
   for (const auto& [ino, inode] : ns.inodes) {
     if ((inode.mode & S_IFMT) == S_IFREG) {
       files++;
-      used += inode.lxt.size();
+      if (!(inode.flags & meta::INODE_FLAG_THIN)) continue;
+      thin_bytes += inode.size;
+      thin_unwritten += static_cast<uint64_t>(
+          std::count_if(inode.lxt.begin(), inode.lxt.end(), [&](uint64_t e) { return sisl::lxt_aun(e) == zero_aun; }));
     }
   }
+  // The pool from the chunk maps, counted as fsck counts it (mapped, shared, free, share reserve).
+  meta::Namespace counted = ns;
+  const fsck::Report pool = fsck::check_namespace(counted, g, false);
+  const uint64_t used = pool.chunks_used;
   std::printf("device        %s\nformat        vlunfs %u, generation %llu\nsize          %s\n"
               "block size    %u\nchunk         %s (2^%u blocks)\nchunks        %llu total, %llu mapped by files\n"
               "files         %llu (%zu inodes)\nmetadata      %s (journal %s, checkpoint slots %s)\n",
@@ -220,6 +231,14 @@ int info_image(const std::string& image) {
               g.chunk_shift, static_cast<unsigned long long>(g.data_chunks()), static_cast<unsigned long long>(used),
               static_cast<unsigned long long>(files), ns.inodes.size(), tools::human_size(g.data_offset).c_str(),
               tools::human_size(g.journal_bytes).c_str(), tools::human_size(g.checkpoint_bytes).c_str());
+  const uint64_t available = pool.chunks_free - std::min(pool.chunks_free, pool.chunks_reserved);
+  std::printf("shared        %llu chunks\nreserved      %llu chunks (for thick vLUNs to break their shares)\n"
+              "free          %llu chunks, %llu of them not reserved\n"
+              "thin          %s of thin vLUNs, %llu unwritten chunks (%llu beyond the unreserved free)\n",
+              static_cast<unsigned long long>(pool.chunks_shared), static_cast<unsigned long long>(pool.chunks_reserved),
+              static_cast<unsigned long long>(pool.chunks_free), static_cast<unsigned long long>(available),
+              tools::human_size(thin_bytes).c_str(), static_cast<unsigned long long>(thin_unwritten),
+              static_cast<unsigned long long>(thin_unwritten > available ? thin_unwritten - available : 0));
   return 0;
 }
 
@@ -235,7 +254,8 @@ int main(int argc, char** argv) {
   info->add_option("IMAGE_OR_MOUNTPOINT", target)->required();
 
   std::string mountpoint;
-  auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks");
+  auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks, "
+                              "thick/thin/snapshot, chunks mapped, shared and reserved, origin, creation time");
   ls->add_option("MOUNTPOINT", mountpoint)->required();
 
   tools::FsckCommandLine fsck_command_line;

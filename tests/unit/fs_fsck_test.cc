@@ -153,6 +153,8 @@ TEST_F(FsckNamespace, ChunkSharedReadOnlyByAllOwnersIsACleanCopyOnWriteShare) {
 TEST_F(FsckNamespace, ChunkWithMoreThan256OwnersIsAnError) {
   // Three clones mapping chunk 7 at every index: 3 x 86 = 258 owners.
   for (uint64_t i = 0; i < 3; i++) add_file(meta::ROOT_INO, "c" + std::to_string(i), 7 + i, std::vector<uint64_t>(86, ro(7)), 0);
+  // Thin: thick owners would need more chunks to break the shares than the pool has (the share reserve).
+  for (uint64_t ino : {7, 8, 9}) ns.find(ino)->flags = meta::INODE_FLAG_THIN;
   ns.next_ino = 10;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
@@ -162,10 +164,38 @@ TEST_F(FsckNamespace, ChunkWithMoreThan256OwnersIsAnError) {
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
 }
 
+TEST_F(FsckNamespace, SharesThatThickVlunsCouldNotBreakForLackOfFreeChunksAreAnError) {
+  // Two thick files sharing 60 chunks (one chunk each to break, one owner keeps the original) and a
+  // thick file mapping the zero chunk 10 times: 70 reserved, with 100 - 1 - 63 = 36 free.
+  std::vector<uint64_t> shared;
+  for (uint64_t aun = 10; aun < 70; ++aun) shared.push_back(ro(aun));
+  add_file(meta::ROOT_INO, "x", 7, shared, 0);
+  add_file(meta::ROOT_INO, "y", 8, shared, 0);
+  add_file(meta::ROOT_INO, "z", 9, std::vector<uint64_t>(10, ro(kChunks - 1)), 0);
+  ns.next_ino = 10;
+  Report r = check();
+  EXPECT_EQ(r.chunks_reserved, 70u);
+  EXPECT_EQ(r.chunks_free, 36u);
+  EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
+  EXPECT_TRUE(mentions(r.errors, "thick vLUNs may need 70 chunks to break their shares, but only 36 are free")) << all(r);
+  // A snapshot of x instead of a writable copy, a thin z: only x holds a reserve, for 60 chunks.
+  ns.find(8)->flags = meta::INODE_FLAG_READONLY;
+  ns.find(9)->flags = meta::INODE_FLAG_THIN;
+  r = check();
+  EXPECT_EQ(r.chunks_reserved, 60u);
+  EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
+  // Half of the shares gone: 30 reserved, 36 free.
+  ns.find(8)->lxt.resize(30);
+  r = check();
+  EXPECT_EQ(r.chunks_reserved, 30u);
+  EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+}
+
 TEST_F(FsckNamespace, ZeroChunkIsMappedReadOnlyByAnyNumberOfThinVluns) {
   add_file(meta::ROOT_INO, "thin", 7, std::vector<uint64_t>(kChunks - 1, ro(kChunks - 1)), 5000);
   add_file(meta::ROOT_INO, "thin2", 8, std::vector<uint64_t>(kChunks - 1, ro(kChunks - 1)), 5000);
   add_file(meta::ROOT_INO, "thin3", 9, std::vector<uint64_t>(kChunks - 1, ro(kChunks - 1)), 5000);
+  for (uint64_t ino : {7, 8, 9}) ns.find(ino)->flags = meta::INODE_FLAG_THIN;
   ns.next_ino = 10;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);

@@ -32,6 +32,7 @@ std::vector<Record> one_of_each() {
                    .time_ns = 12},
       MapRecord{.ino = 7, .first_index = 2, .entries = {0xffffffffffffffff, 0}, .time_ns = 13},
       FreeRecord{.ino = 7},
+      OriginRecord{.ino = 7, .origin = 3},
   };
 }
 
@@ -120,7 +121,11 @@ Namespace sample_namespace(uint64_t seed, int records) {
 }
 
 TEST(Checkpoint, RoundTripsANamespaceWithEveryField) {
-  const Namespace ns = sample_namespace(11, 500);
+  Namespace ns = sample_namespace(11, 500);
+  for (auto& [ino, inode] : ns.inodes) {
+    inode.btime_ns = static_cast<int64_t>(ino) * 1000 + 7;  // version 2 fields
+    if ((inode.mode & S_IFMT) == S_IFREG) inode.origin = ino - 1;
+  }
   const std::vector<std::byte> image = encode_checkpoint(ns, 5, 77);
   Namespace decoded;
   std::string why;
@@ -298,9 +303,9 @@ TEST(Superblock, RefusesTheWrongCopyABadCrcAnUnknownVersionAndAShortDevice) {
   EXPECT_NE(why.find("CRC"), std::string::npos) << why;
 
   damaged = block;
-  store_u32(damaged.data() + superblock_field::kVersion, 2);
+  store_u32(damaged.data() + superblock_field::kVersion, kFormatVersion + 1);
   EXPECT_EQ(decode_superblock(damaged, 1, kTestDeviceBytes, &decoded, &why), SuperblockState::unknown_version);
-  EXPECT_NE(why.find("version 2"), std::string::npos) << why;
+  EXPECT_NE(why.find("version " + std::to_string(kFormatVersion + 1)), std::string::npos) << why;
 
   EXPECT_EQ(decode_superblock(block, 1, kTestDeviceBytes / 2, &decoded, &why), SuperblockState::corrupt);
   EXPECT_NE(why.find("device has only"), std::string::npos) << why;

@@ -431,6 +431,26 @@ TEST_F(ApplyTest, FreeRefusesLinkedMissingAndRootInodes) {
   refused(FreeRecord{.ino = ROOT_INO}, EINVAL);
 }
 
+// ---- Origin (format version 2) ----
+
+TEST_F(ApplyTest, OriginNamesTheInodeAFileWasClonedFrom) {
+  EXPECT_EQ(at(5).origin, 0u);
+  ok(OriginRecord{.ino = 5, .origin = 2});
+  EXPECT_EQ(at(5).origin, 2u);
+}
+
+TEST_F(ApplyTest, OriginRefusesNonFilesItselfAndUnusedInodeNumbers) {
+  refused(OriginRecord{.ino = 2, .origin = 5}, EISDIR);
+  refused(OriginRecord{.ino = 99, .origin = 5}, ENOENT);
+  refused(OriginRecord{.ino = 5, .origin = 5}, EINVAL);
+  refused(OriginRecord{.ino = 5, .origin = ns.next_ino}, EINVAL);
+}
+
+TEST_F(ApplyTest, CreateSetsTheCreationTime) {
+  ok(CreateRecord{.parent = ROOT_INO, .name = "new", .ino = ns.next_ino, .mode = S_IFREG | 0644, .time_ns = 4242});
+  EXPECT_EQ(at(ns.next_ino - 1).btime_ns, 4242);
+}
+
 // ---- Whole sequences ----
 
 TEST(ApplySequence, RandomRecordsKeepEveryInvariantAndRefusalsChangeNothing) {

@@ -141,7 +141,7 @@ TEST(Open, RefusesAnUnknownFormatVersionSayingWhereAndWhich) {
   TestDevice device;
   for (uint64_t offset : kSuperblockOffset) {
     std::vector<std::byte> block = read_bytes(*device.memory, offset, kSuperblockBytes);
-    store_u32(block.data() + superblock_field::kVersion, 2);
+    store_u32(block.data() + superblock_field::kVersion, kFormatVersion + 1);
     store_u32(block.data() + superblock_field::kCrc, crc32c(block.data(), superblock_field::kCrc));
     ASSERT_FALSE(device.memory->write(offset, block));
   }
@@ -149,7 +149,7 @@ TEST(Open, RefusesAnUnknownFormatVersionSayingWhereAndWhich) {
   auto store = MetaStore::open(*device.memory, {}, nullptr, &why);
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error(), errno_error(EINVAL));
-  EXPECT_NE(why.find("version 2"), std::string::npos) << why;
+  EXPECT_NE(why.find("version " + std::to_string(kFormatVersion + 1)), std::string::npos) << why;
   EXPECT_NE(why.find("at byte 4096"), std::string::npos) << why;
 }
 

@@ -25,7 +25,7 @@ inline bool operator==(const Inode& a, const Inode& b) {
   return a.ino == b.ino && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid && a.nlink == b.nlink &&
          a.size == b.size && a.atime_ns == b.atime_ns && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns &&
          a.flags == b.flags && a.symlink == b.symlink && a.lxt == b.lxt && a.entries == b.entries &&
-         a.parent == b.parent;
+         a.parent == b.parent && a.btime_ns == b.btime_ns && a.origin == b.origin;
 }
 
 // Equal namespaces, or a message naming the first difference.
