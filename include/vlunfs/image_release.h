@@ -25,8 +25,9 @@ struct ReleaseWait {
 };
 
 // open_file_store with options.exclusive_lock. EBUSY from the lock is retried for up to
-// wait.limit while no vlunfs mount of the image is in the mount table (a daemon that is releasing
-// it, or one still starting; each try looks at the table again). EBUSY at once if it is mounted.
+// wait.limit while no vlunfs mount of the image is in the mount table and a process named vlunfs
+// has it open (a daemon that is releasing it, or one still starting; each try looks at the table
+// again). EBUSY at once if it is mounted, or held by another program (mkfs, fsck).
 Result<std::unique_ptr<BlockStore>> open_file_store_after_release(const std::string& path, FileStoreOptions options,
                                                                   const ReleaseWait& wait = {});
 

@@ -2,14 +2,13 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/mountpoint_check.h"
 #include "fs/umount_record.h"
 #include "tools/size_arg.h"
-#include "vlunfs/mount_table.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <sys/prctl.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <climits>
@@ -140,31 +139,12 @@ int main(int argc, char* argv[]) {
     return 2;
   }
   std::string device = conf.device;
-  // kill -9 of a daemon leaves its mount behind, answering every access with ENOTCONN.
-  auto refuse_dead_mount = [](const char* mountpoint) {
-    std::fprintf(stderr, "vlunfs: %s is a dead FUSE mount (its daemon is gone): unmount the dead mount first: umount %s\n",
-                 mountpoint, mountpoint);
-    return 1;
-  };
-  char canonical[PATH_MAX];
-  if (realpath(opts.mountpoint, canonical) == nullptr) {
-    if (errno == ENOTCONN) return refuse_dead_mount(opts.mountpoint);
-    std::fprintf(stderr, "vlunfs: mountpoint %s: %s\n", opts.mountpoint, std::strerror(errno));
+  std::string canonical_mountpoint, refused;
+  if (!mountpoint_usable(opts.mountpoint, &canonical_mountpoint, &refused)) {
+    std::fprintf(stderr, "vlunfs: %s\n", refused.c_str());
     return 1;
   }
-  // Mounting over a vlunfs mount would hide it (and a live daemon would go on holding its image).
-  // statfs always asks the daemon (a stat may be answered from the attribute cache), so it tells a
-  // dead mount from a live one.
-  if (auto existing = vlunfs::store::newest_mount_at(vlunfs::store::read_mount_table(), canonical);
-      existing && existing->type.starts_with("fuse")) {
-    struct statvfs st;
-    if (statvfs(canonical, &st) != 0 && errno == ENOTCONN) return refuse_dead_mount(canonical);
-    if (existing->type == vlunfs::store::kVlunfsMountType) {
-      std::fprintf(stderr, "vlunfs: %s already holds a vlunfs mount (of %s): unmount it first (umount %s) or choose another directory\n",
-                   canonical, existing->source.c_str(), canonical);
-      return 1;
-    }
-  }
+  const char* canonical = canonical_mountpoint.c_str();
   log_open("vlunfs", true);
 
   MountOptions mount_options;

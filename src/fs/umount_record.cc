@@ -16,14 +16,25 @@ namespace vlunfs::fs {
 
 namespace {
 
+// util-linux's programs where Debian and others put them: a root daemon does not take them from
+// a PATH it was given.
+std::string util_linux_program(const char* name) {
+  for (const char* dir : {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"}) {
+    std::string path = std::string(dir) + name;
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return name;
+}
+
 // Runs a util-linux command with its output discarded; false with *why set if it did not succeed.
 bool run_quietly(const char* const argv[], std::string* why) {
+  const std::string program = util_linux_program(argv[0]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, const_cast<char* const*>(argv), environ);
+  const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawned != 0) {
     *why = std::string("cannot run ") + argv[0] + ": " + std::strerror(spawned);

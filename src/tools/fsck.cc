@@ -527,7 +527,8 @@ Report run(const std::string& device, const Options& options) {
     if (dev.error().value() == EBUSY) {
       auto mountpoint = store::vlunfs_mountpoint_of(device);
       what_to_do = mountpoint ? " (it is mounted on " + *mountpoint + ": unmount it before fsck)"
-                              : " (another program holds it: a vlunfs daemon that does not let go, mkfs or fsck)";
+                              : " (it is not mounted here, but another program holds it: mkfs, another fsck, a vlunfs "
+                                "daemon that did not let go within 10 s, or one mounted in another mount namespace)";
     }
     r.errors.push_back(device + ": " + dev.error().message() + what_to_do);
     r.exit_code = EXIT_OPERATIONAL;

@@ -192,7 +192,8 @@ int info_image(const std::string& image) {
     if (dev.error().value() == EBUSY) {
       auto mountpoint = store::vlunfs_mountpoint_of(image);
       what_to_do = mountpoint ? " (mounted: use 'vlunctl info " + *mountpoint + "')"
-                              : " (another program holds it: a vlunfs daemon that does not let go, mkfs or fsck)";
+                              : " (it is not mounted here, but another program holds it: mkfs, fsck, a vlunfs "
+                                "daemon that did not let go within 10 s, or one mounted in another mount namespace)";
     }
     std::fprintf(stderr, "vlunctl: %s: %s%s\n", image.c_str(), dev.error().message().c_str(), what_to_do.c_str());
     return 1;

@@ -1,12 +1,16 @@
 // Specifications of the mount table reader and of opening an image that a daemon is releasing
-// (mount_table.h, image_release.h): what umount's helper, mount, fsck and vlunctl info rely on.
+// (mount_table.h, image_release.h): what mount, fsck and vlunctl info rely on.
 
 #include "vlunfs/image_release.h"
 #include "vlunfs/mount_table.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <gtest/gtest.h>
 
@@ -16,7 +20,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 
 namespace vlunfs::store {
 namespace {
@@ -102,56 +105,96 @@ TEST(MountTable, OnlyAbsoluteSourcesOfVlunfsMountsCount) {
   ASSERT_EQ(::chdir("/"), 0);
 }
 
-// The image's lock held by another open file, as a daemon that is releasing it holds it.
+// The image's lock held by another open file of this process (as mkfs or fsck would hold it).
 class HeldLock {
  public:
   explicit HeldLock(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
     if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) std::abort();
   }
-  ~HeldLock() { release(); }
-  void release() {
+  ~HeldLock() {
     if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
   }
 
  private:
   int fd_;
 };
 
+// A process named vlunfs that holds the image's lock for `hold`, as a daemon that is releasing it
+// after an unmount (or never lets go, for a long hold).
+class DaemonHolding {
+ public:
+  DaemonHolding(const std::string& path, std::chrono::milliseconds hold) {
+    int ready[2];
+    if (::pipe(ready) != 0) std::abort();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_NAME, "vlunfs");
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) ::_exit(1);
+      (void)!::write(ready[1], "x", 1);
+      ::usleep(static_cast<useconds_t>(hold.count() * 1000));
+      ::_exit(0);
+    }
+    char c;
+    ::close(ready[1]);
+    if (::read(ready[0], &c, 1) != 1) std::abort();
+    ::close(ready[0]);
+  }
+  ~DaemonHolding() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  pid_t pid_;
+};
+
+FileStoreOptions small_blocks() {
+  FileStoreOptions options;
+  options.block_size = 512;
+  return options;
+}
+
 TEST(ImageRelease, AnOpenRightAfterAnUnmountWaitsForTheDaemonToLetGo) {
   TempDir dir;
   const std::string image = image_of(dir, "flash.img");
-  HeldLock daemon(image);
-  std::thread releasing([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    daemon.release();
-  });
+  DaemonHolding daemon(image, std::chrono::milliseconds(150));
   int waits = 0;
   ReleaseWait wait;
   wait.on_wait = [&] { ++waits; };
-  FileStoreOptions options;
-  options.block_size = 512;
-  auto opened = open_file_store_after_release(image, options, wait);
-  releasing.join();
+  auto opened = open_file_store_after_release(image, small_blocks(), wait);
   ASSERT_TRUE(opened) << opened.error().message();
   EXPECT_EQ(waits, 1);  // said once that it waits, however many tries it took
 }
 
-TEST(ImageRelease, AHolderThatDoesNotLetGoIsBusyAfterTheLimit) {
+TEST(ImageRelease, ADaemonThatDoesNotLetGoIsBusyAfterTheLimit) {
   TempDir dir;
   const std::string image = image_of(dir, "flash.img");
-  HeldLock holder(image);
+  DaemonHolding daemon(image, std::chrono::seconds(30));
   ReleaseWait wait;
   wait.limit = std::chrono::milliseconds(200);
-  FileStoreOptions options;
-  options.block_size = 512;
   const auto start = std::chrono::steady_clock::now();
-  auto opened = open_file_store_after_release(image, options, wait);
+  auto opened = open_file_store_after_release(image, small_blocks(), wait);
   const auto waited = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().value(), EBUSY);
   EXPECT_GE(waited, std::chrono::milliseconds(200));
   EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+TEST(ImageRelease, AnImageHeldByAnotherProgramIsBusyAtOnce) {
+  TempDir dir;
+  const std::string image = image_of(dir, "flash.img");
+  HeldLock mkfs(image);
+  int waits = 0;
+  ReleaseWait wait;
+  wait.on_wait = [&] { ++waits; };
+  const auto start = std::chrono::steady_clock::now();
+  auto opened = open_file_store_after_release(image, small_blocks(), wait);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().value(), EBUSY);
+  EXPECT_EQ(waits, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST(ImageRelease, AFreeImageOpensWithoutWaitingAndIsLocked) {
@@ -160,9 +203,7 @@ TEST(ImageRelease, AFreeImageOpensWithoutWaitingAndIsLocked) {
   int waits = 0;
   ReleaseWait wait;
   wait.on_wait = [&] { ++waits; };
-  FileStoreOptions options;
-  options.block_size = 512;
-  auto opened = open_file_store_after_release(image, options, wait);
+  auto opened = open_file_store_after_release(image, small_blocks(), wait);
   ASSERT_TRUE(opened);
   EXPECT_EQ(waits, 0);
   int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
