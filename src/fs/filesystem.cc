@@ -1,6 +1,7 @@
 #include "fs/filesystem.h"
 
 #include "fs/log.h"
+#include "vlunfs/sislite.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -16,15 +17,7 @@ namespace vlunfs::fs {
 
 namespace {
 
-constexpr uint64_t kLunId = 1;
-constexpr unsigned kRrqEntries = 256;
-
 uint32_t file_type(uint32_t mode) { return mode & S_IFMT; }
-
-// Whole 4K units of a chunk count, as VLUN_RESIZE wants its req_size.
-uint64_t req_size_for_chunks(uint64_t chunks, const meta::Geometry& g) {
-  return chunks * g.chunk_bytes() / vlun::CXLFLASH_BLOCK_SIZE;
-}
 
 // A buffer aligned for the AFU's data EA (16 bytes; we use a page), reused per thread.
 std::byte* bounce_buffer(size_t bytes) {
@@ -103,33 +96,21 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store
   return fs;
 }
 
-std::error_code Filesystem::start(std::string* why) {
-  if (geometry_.chunk_shift < 1 || geometry_.chunk_shift > vlun::MC_CHUNK_SHIFT) {  // the driver's nmask range
-    *why = "chunk shift " + std::to_string(geometry_.chunk_shift) + " in the superblock: the vLUN driver takes 1..16";
-    return errno_error(EINVAL);
+std::error_code Filesystem::start(const client::AfuFactory& make_afu, std::string* why) {
+  auto backend = make_afu(*data_lun_);
+  if (!backend) {
+    *why = "cannot start the AFU backend: " + backend.error().message();
+    return backend.error();
   }
-  afu_ = std::make_unique<afu::SimAfu>();
-  afu_->add_lun(kLunId, *data_lun_, 0x3);
-  vlun::DriverOptions dopt;
-  dopt.chunk_shift = geometry_.chunk_shift;
-  driver_ = std::make_unique<vlun::Driver>(*afu_, dopt);
-  std::array<uint8_t, 16> wwid{};
-  std::memcpy(wwid.data(), geometry_.uuid, 16);
-  lun_ = &driver_->add_lun(kLunId, wwid, 0x3);
-  if (auto ec = driver_->pin_virtual(*lun_)) {
-    *why = "cannot put the flash in virtual mode: " + ec.message();
-    return ec;
-  }
-  pinned_ = true;
-  vlun::LunInfo info = driver_->lun_info(*lun_);
-  lun_index_ = static_cast<unsigned>(info.lun_index);
-  port_sel_ = info.port_sel;
-  // The data area's last chunk is the zero chunk (docs/format.md): never allocated, never written.
-  zero_aun_ = info.total_chunks - 1;
-  if (auto ec = driver_->set_zero_chunk(*lun_, zero_aun_)) {
-    *why = "cannot reserve the zero chunk: " + ec.message();
-    return ec;
-  }
+  client::LunOptions lo;
+  lo.chunk_shift = geometry_.chunk_shift;
+  lo.block_size = geometry_.block_size;
+  lo.read_only = options_.read_only;
+  std::memcpy(lo.wwid.data(), geometry_.uuid, 16);
+  lo.log_error = [](const std::string& message) { log_error("%s", message.c_str()); };
+  auto lun = client::LunClient::open(std::move(backend).value(), lo, why);
+  if (!lun) return lun.error();
+  lun_ = std::move(lun).value();
   std::unique_lock lock(ns_mu_);
   meta::Namespace& ns = meta_->ns();
   for (auto& [ino, inode] : ns.inodes) {
@@ -143,7 +124,7 @@ std::error_code Filesystem::start(std::string* why) {
   // The allocator is rebuilt from the chunk maps alone (design decision 3).
   for (auto& [ino, inode] : ns.inodes) {
     if (file_type(inode.mode) != S_IFREG || inode.lxt.empty()) continue;
-    if (auto ec = driver_->adopt_chunks(*lun_, inode.lxt)) {
+    if (auto ec = lun_->adopt(inode.lxt)) {
       *why = "inode " + std::to_string(ino) +
              ": its chunk map names a chunk outside the data area or shared too often; run vlunctl fsck";
       return ec;
@@ -167,7 +148,7 @@ std::error_code Filesystem::start(std::string* why) {
     if (unclean_) {
       // After a crash, chunks may have been taken and written (a copy-on-write copy, a grow)
       // without their record reaching the journal: they are free again and must read as zeros.
-      if (auto ec = driver_->zero_free_chunks(*lun_)) log_warning("zeroing free chunks after a crash: %s", ec.message().c_str());
+      if (auto ec = lun_->zero_free_chunks()) log_warning("zeroing free chunks after a crash: %s", ec.message().c_str());
     }
     // Marks this mount in the journal (a no-op change of the root).
     meta::SetAttrRecord mark;
@@ -190,21 +171,8 @@ void Filesystem::shutdown() {
   if (!started_) return;
   (void)sync_all();
   std::unique_lock lock(ns_mu_);
-  for (auto& [ino, file] : vluns_) {
-    auto* slot = static_cast<ContextSlot*>(file->ctx);
-    (void)driver_->close_vlun(*lun_, slot->cookie, file->rsrc_handle);
-  }
-  vluns_.clear();
-  for (auto& slot : contexts_) {
-    slot->queue.reset();
-    dk_cxlflash_detach d{};
-    d.context_id = slot->cookie;
-    (void)driver_->detach(*lun_, d);
-    if (slot->adap_fd >= 0) close(slot->adap_fd);
-  }
-  contexts_.clear();
-  if (pinned_) driver_->unpin_virtual(*lun_);
-  pinned_ = false;
+  vluns_.clear();  // each vLUN's handle is checked in; the files live on in the metadata
+  lun_->shutdown();
   started_ = false;
 }
 
@@ -318,44 +286,11 @@ Attr Filesystem::attr_of(const meta::Inode& inode) const {
 
 Result<FileVlun*> Filesystem::new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt,
                                               bool fresh) {
-  const unsigned max_handles = 4096;  // DriverOptions::max_rht_per_context
-  ContextSlot* slot = nullptr;
-  for (auto& s : contexts_) {
-    if (s->handles < max_handles) {
-      slot = s.get();
-      break;
-    }
-  }
-  if (slot == nullptr) {
-    dk_cxlflash_attach a{};
-    a.hdr.flags = options_.read_only ? O_RDONLY : O_RDWR;
-    if (auto ec = driver_->attach(*lun_, a)) return ec;
-    auto s = std::make_unique<ContextSlot>();
-    s->cookie = a.context_id;
-    s->adap_fd = static_cast<int>(a.adap_fd);
-    s->ctxid = static_cast<uint16_t>(a.context_id & 0xFFFF);
-    s->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), kRrqEntries);
-    contexts_.push_back(std::move(s));
-    slot = contexts_.back().get();
-  }
-  uint64_t handle = 0;
-  if (fresh) {
-    // A new file: USER_VIRTUAL of size 0, asking for chunks to be zeroed when given back.
-    dk_cxlflash_uvirtual uv{};
-    uv.hdr.flags = DK_CXLFLASH_UVIRTUAL_NEED_WRITE_SAME;
-    uv.context_id = slot->cookie;
-    uv.lun_size = 0;
-    if (auto ec = driver_->user_virtual(*lun_, uv)) return ec;
-    handle = uv.rsrc_handle;
-  } else {
-    if (auto ec = driver_->open_vlun(*lun_, slot->cookie, lxt, &handle)) return ec;
-    (void)driver_->set_write_same(*lun_, slot->cookie, handle, true);
-  }
-  slot->handles++;
+  auto vlun = fresh ? lun_->create_vlun(ino) : lun_->open_vlun(ino, lxt);
+  if (!vlun) return vlun.error();
   auto file = std::make_unique<FileVlun>();
   file->ino = ino;
-  file->ctx = slot;
-  file->rsrc_handle = handle;
+  file->vlun = std::move(vlun).value();
   file->size = size;
   file->chunks = lxt.size();
   FileVlun* raw = file.get();
@@ -367,14 +302,7 @@ Result<FileVlun*> Filesystem::new_vlun_locked(uint64_t ino, uint64_t size, const
 std::error_code Filesystem::release_vlun_locked(uint64_t ino) {
   auto it = vluns_.find(ino);
   if (it == vluns_.end()) return {};
-  auto* slot = static_cast<ContextSlot*>(it->second->ctx);
-  dk_cxlflash_release r{};
-  r.context_id = slot->cookie;
-  r.rsrc_handle = it->second->rsrc_handle;
-  std::error_code ec = driver_->release(*lun_, r);
-  if (ec == std::errc::resource_unavailable_try_again) ec = driver_->release(*lun_, r);  // pitfall 15
-  if (ec) return ec;
-  slot->handles--;
+  if (auto ec = it->second->vlun->release()) return ec;
   vluns_.erase(it);
   return {};
 }
@@ -677,16 +605,19 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   // before the new size is journaled: no power cut may keep the size and lose the zeros.
   if (final_size > old_size && std::min(final_size, old_chunks * chunk_bytes) > old_size) {
     if (auto ec = zero_bytes(file, old_size, std::min(final_size, old_chunks * chunk_bytes) - old_size)) return ec;
-    if (driver_->synchronize_cache(*lun_)) return errno_error(EIO);
+    if (lun_->synchronize_cache()) return errno_error(EIO);
   }
-  auto* slot = static_cast<ContextSlot*>(file->ctx);
   std::unique_lock lock(ns_mu_);
   std::vector<uint64_t> lxt;
   uint64_t committed = 0;  // a shrink's record, journaled before the chunks go
   if (want > old_chunks && file->thin) {
     // Thin: new chunks map the zero chunk read-only; a first write allocates (make_writable).
     std::vector<uint64_t> zeros(want - old_chunks, zero_entry());
-    if (auto ec = driver_->extend_lxt(*lun_, slot->cookie, file->rsrc_handle, zeros)) return ec;
+    if (auto ec = file->vlun->extend(zeros)) {
+      // Published with a failed SYNC: cut them off again (zero-chunk entries free nothing).
+      if (ec == std::errc::resource_unavailable_try_again) (void)file->vlun->resize(old_chunks);
+      return ec;
+    }
     lxt.assign(old_chunks, 0);
     lxt.insert(lxt.end(), zeros.begin(), zeros.end());
   } else if (want != old_chunks) {
@@ -699,32 +630,8 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
       if (auto ec = durable(cut.value())) return ec;
       committed = cut.value();
     }
-    if (want > old_chunks) {
-      // All-or-nothing: VLUN_RESIZE grows best effort (pitfall 4); a file never does.
-      if (driver_->lun_info(*lun_).free_chunks < want - old_chunks) return errno_error(ENOSPC);
-    }
-    dk_cxlflash_resize rs{};
-    rs.context_id = slot->cookie;
-    rs.rsrc_handle = file->rsrc_handle;
-    rs.req_size = req_size_for_chunks(want, geometry_);
-    std::error_code ec = driver_->vlun_resize(*lun_, rs);
-    if (ec == std::errc::resource_unavailable_try_again) {
-      ec = driver_->vlun_resize(*lun_, rs);  // pitfall 5: the same size again only re-syncs
-    }
-    if (ec) {
-      log_error("inode %llu: VLUN_RESIZE to %llu chunks failed: %s", static_cast<unsigned long long>(file->ino),
-                static_cast<unsigned long long>(want), ec.message().c_str());
-      return ec;
-    }
-    uint64_t reached = vlun::last_lba_to_bytes(rs.last_lba) / chunk_bytes;
-    if (reached != want) {
-      dk_cxlflash_resize back = rs;
-      back.req_size = req_size_for_chunks(old_chunks, geometry_);
-      back.hdr.return_flags = 0;
-      (void)driver_->vlun_resize(*lun_, back);
-      return errno_error(ENOSPC);
-    }
-    auto table = driver_->lxt(*lun_, slot->cookie, file->rsrc_handle);
+    // All or nothing, undone by the vLUN itself if it cannot be had whole.
+    auto table = file->vlun->resize(want);
     if (!table) return table.error();
     lxt = std::move(table).value();
   }
@@ -738,20 +645,9 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   if (file->size_dirty) rec.time_ns = std::max(rec.time_ns, file->mtime_ns.load());
   auto seq = committed ? Result<uint64_t>(committed) : commit(rec);
   if (!seq) {
-    if (want > old_chunks && file->thin) {
-      dk_cxlflash_resize back{};
-      back.context_id = slot->cookie;
-      back.rsrc_handle = file->rsrc_handle;
-      back.req_size = req_size_for_chunks(old_chunks, geometry_);
-      (void)driver_->vlun_resize(*lun_, back);
-    } else if (want != old_chunks) {
-      // The journal refused the change: give the chunks back so memory matches the disk.
-      dk_cxlflash_resize back{};
-      back.context_id = slot->cookie;
-      back.rsrc_handle = file->rsrc_handle;
-      back.req_size = req_size_for_chunks(old_chunks, geometry_);
-      (void)driver_->vlun_resize(*lun_, back);
-    }
+    // The journal refused the change: give the chunks (or the thin entries) back so memory
+    // matches the disk.
+    if (want > old_chunks) (void)file->vlun->resize(old_chunks);
     return seq.error();
   }
   file->chunks = want;
@@ -784,42 +680,6 @@ std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out, bool
 // ---------------------------------------------------------------------------------------------
 // Data path
 
-std::error_code Filesystem::io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf,
-                               uint64_t* fault_vlba) {
-  auto* slot = static_cast<ContextSlot*>(file->ctx);
-  const uint32_t bs = geometry_.block_size;
-  const unsigned shift = geometry_.chunk_shift;
-  const uint64_t max_blocks = vlun::CXLFLASH_MAX_XFER_SIZE / bs;
-  thread_local afu::Command cmd;
-  while (nblocks > 0) {
-    // One command per chunk piece, at most the transfer limit.
-    uint64_t chunk_end = ((vlba >> shift) + 1) << shift;
-    uint64_t n = std::min({nblocks, chunk_end - vlba, max_blocks});
-    afu::rw16(*slot->queue, cmd, slot->ctxid, static_cast<uint32_t>(file->rsrc_handle), write, vlba,
-              static_cast<uint32_t>(n), bs, buf);
-    if (cmd.sa.ioasc != sisl::SISL_IOASC_GOOD_COMPLETION && write && fault_vlba &&
-        cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_LXT_RW_PERM) {
-      // A shared or zero chunk: the caller breaks the share and retries from here.
-      *fault_vlba = vlba;
-      return errno_error(EAGAIN);
-    }
-    if (cmd.sa.ioasc != sisl::SISL_IOASC_GOOD_COMPLETION) {
-      log_error("inode %llu: %s of %llu blocks at vLBA %llu failed: afu_rc 0x%02x scsi_rc 0x%02x fc_rc 0x%02x sense key 0x%x",
-                static_cast<unsigned long long>(file->ino), write ? "WRITE(16)" : "READ(16)",
-                static_cast<unsigned long long>(n), static_cast<unsigned long long>(vlba), cmd.sa.rc.afu_rc,
-                cmd.sa.rc.scsi_rc, cmd.sa.rc.fc_rc, cmd.sa.sense_data[2] & 0xF);
-      if (cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_RHT_RW_PERM || cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_LXT_RW_PERM) {
-        return errno_error(write ? EROFS : EACCES);
-      }
-      return errno_error(EIO);
-    }
-    vlba += n;
-    nblocks -= n;
-    buf += n * bs;
-  }
-  return {};
-}
-
 // Zeroes a byte range of a file (caller holds io_mu exclusively). Chunk by chunk: the zero
 // chunk is zero already; a shared chunk is made private first, since WRITE SAME through the
 // master bypasses the LXT permissions and would zero it for every owner.
@@ -850,9 +710,12 @@ std::error_code Filesystem::zero_bytes(FileVlun* file, uint64_t offset, uint64_t
     const uint64_t last_full = piece_end / bs * bs;
     auto partial = [&](uint64_t block_start, uint64_t from, uint64_t to) -> std::error_code {
       std::lock_guard rmw(file->rmw_mu);
-      if (auto ec = io(file, false, block_start / bs, 1, block)) return ec;
+      if (auto ec = file->vlun->read(block_start / bs, 1, block)) return ec;
       std::memset(block + (from - block_start), 0, to - from);
-      return io(file, true, block_start / bs, 1, block);
+      auto written = file->vlun->write(block_start / bs, 1, block);
+      if (!written) return written.error();
+      // The chunk was made writable above, under io_mu: only a snapshot's would fault.
+      return written.value() ? errno_error(EROFS) : std::error_code{};
     };
     if (first_full > last_full) {
       if (auto ec = partial(pos / bs * bs, pos, piece_end)) return ec;  // inside one block
@@ -861,11 +724,7 @@ std::error_code Filesystem::zero_bytes(FileVlun* file, uint64_t offset, uint64_t
         if (auto ec = partial(first_full - bs, pos, first_full)) return ec;
       }
       if (last_full > first_full) {
-        auto* slot = static_cast<ContextSlot*>(file->ctx);
-        if (auto ec = driver_->zero_range(*lun_, slot->cookie, file->rsrc_handle, first_full / bs,
-                                          (last_full - first_full) / bs)) {
-          return ec;
-        }
+        if (auto ec = file->vlun->zero(first_full / bs, (last_full - first_full) / bs)) return ec;
       }
       if (piece_end > last_full) {
         if (auto ec = partial(last_full, last_full, piece_end)) return ec;
@@ -912,12 +771,12 @@ Result<size_t> Filesystem::read(FileVlun* file, uint64_t offset, std::span<std::
   const uint64_t last = (offset + n + bs - 1) / bs;
   const bool direct = offset % bs == 0 && n % bs == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
   if (direct) {
-    if (auto ec = io(file, false, first, last - first, out.data())) return ec;
+    if (auto ec = file->vlun->read(first, last - first, out.data())) return ec;
     return static_cast<size_t>(n);
   }
   std::byte* buf = bounce_buffer((last - first) * bs);
   if (!buf) return errno_error(ENOMEM);
-  if (auto ec = io(file, false, first, last - first, buf)) return ec;
+  if (auto ec = file->vlun->read(first, last - first, buf)) return ec;
   std::memcpy(out.data(), buf + (offset - first * bs), n);
   return static_cast<size_t>(n);
 }
@@ -973,10 +832,10 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
       // Partial blocks at the edges: read, patch, write back, with no other edge update between.
       rmw = std::unique_lock(file->rmw_mu);
       if (offset % bs != 0) {
-        if (auto ec = io(file, false, first, 1, buf)) return ec;
+        if (auto ec = file->vlun->read(first, 1, buf)) return ec;
       }
       if (end % bs != 0 && (last - 1 != first || offset % bs == 0)) {
-        if (auto ec = io(file, false, last - 1, 1, buf + (last - 1 - first) * bs)) return ec;
+        if (auto ec = file->vlun->read(last - 1, 1, buf + (last - 1 - first) * bs)) return ec;
       }
     }
     std::memcpy(buf + (offset - first * bs), data.data(), len);
@@ -1001,7 +860,7 @@ std::error_code Filesystem::fsync(FileVlun* file, bool /*datasync*/) {
   // another flush already took it down, that flush came after every write before the close, and a
   // write since then set size_dirty (every write does, for mtime) and was handled above.
   if (uint64_t pending = file->unsynced_seq.exchange(0)) return durable(pending);
-  if (auto ec = driver_->synchronize_cache(*lun_)) {
+  if (auto ec = lun_->synchronize_cache()) {
     log_error("SYNCHRONIZE CACHE failed: %s", ec.message().c_str());
     return errno_error(EIO);
   }
@@ -1116,9 +975,8 @@ struct statvfs Filesystem::statfs() {
 PoolStats Filesystem::pool_stats() {
   PoolStats p;
   p.chunk_bytes = geometry_.chunk_bytes();
-  vlun::LunInfo info = driver_->lun_info(*lun_);
-  p.total_chunks = info.total_chunks - 1;  // less the zero chunk, which nobody can be given
-  p.free_chunks = info.free_chunks;
+  p.total_chunks = lun_->total_chunks();  // less the zero chunk, which nobody can be given
+  p.free_chunks = lun_->free_chunks();
   std::shared_lock lock(ns_mu_);
   p.files = vluns_.size();
   p.inodes = meta_->ns().inodes.size();
@@ -1151,14 +1009,11 @@ std::vector<VlunReport> Filesystem::report() {
     auto p = paths.find(ino);
     r.path = p != paths.end() ? p->second : "(unlinked, open)";
     r.size = file->size;
-    auto* slot = static_cast<ContextSlot*>(file->ctx);
-    r.context_id = slot->cookie;
-    r.rsrc_handle = file->rsrc_handle;
-    r.last_lba = vlun::virtual_last_lba(file->chunks, geometry_.block_size, geometry_.chunk_shift);
-    auto table = driver_->lxt(*lun_, slot->cookie, file->rsrc_handle);
-    if (table) {
-      for (uint64_t e : table.value()) r.chunks.push_back(sisl::lxt_aun(e));
-    }
+    client::Mapping m = file->vlun->mapping();
+    r.context_id = m.context_id;
+    r.rsrc_handle = m.rsrc_handle;
+    r.last_lba = m.last_lba;
+    r.chunks = std::move(m.chunks);
     out.push_back(std::move(r));
   }
   std::sort(out.begin(), out.end(), [](const VlunReport& a, const VlunReport& b) { return a.path < b.path; });

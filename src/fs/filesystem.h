@@ -1,6 +1,7 @@
-// fs/: the filesystem's operations, independent of FUSE. Every regular file is a vLUN: created
-// with USER_VIRTUAL, sized with VLUN_RESIZE, read and written with READ(16)/WRITE(16) IOARCBs on its
-// resource handle, removed with RELEASE. Directories and symlinks are metadata only.
+// fs/: the filesystem's operations, independent of FUSE. Every regular file is a vLUN of the
+// mount's vLUN client (client/): created empty, resized, read and written by vLBA, released when
+// removed. Directories and symlinks are metadata only. The AFU backend is the program's choice,
+// passed to start().
 //
 // Locks (what each protects is written next to it):
 //   FileVlun::io_mu  - shared by reads/writes of the file, exclusive for a size change
@@ -9,12 +10,12 @@
 // with the append of their record, so the journal's order is the allocator's order.
 #pragma once
 
-#include "vlunfs/afu.h"
+#include "client/backend.h"
+#include "client/lun_client.h"
+#include "client/vlun.h"
 #include "vlunfs/error.h"
 #include "vlunfs/meta.h"
-#include "vlunfs/sim_afu.h"
 #include "vlunfs/store.h"
-#include "vlunfs/vlun.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -86,9 +87,10 @@ class Filesystem {
                                                         const std::string& name = "device");
   ~Filesystem();
 
-  // Attaches the AFU context(s), rebuilds the allocator from the chunk maps and opens every
-  // file's vLUN. Called in the process that serves requests (contexts belong to their process).
-  std::error_code start(std::string* why);
+  // Makes the AFU backend over the device's data region (make_afu), attaches the AFU context(s),
+  // rebuilds the allocator from the chunk maps and opens every file's vLUN. Contexts belong to
+  // their process: a daemon that forks after this calls adopt_parent_contexts in the child.
+  std::error_code start(const client::AfuFactory& make_afu, std::string* why);
   // Makes everything durable (sizes, a checkpoint) and detaches. Idempotent.
   void shutdown();
 
@@ -144,14 +146,6 @@ class Filesystem {
  private:
   Filesystem() = default;
 
-  struct ContextSlot {
-    uint64_t cookie = 0;
-    int adap_fd = -1;
-    uint16_t ctxid = 0;
-    std::unique_ptr<afu::HostQueue> queue;
-    unsigned handles = 0;
-  };
-
   Attr attr_of(const meta::Inode& inode) const;
   Result<uint64_t> commit(const meta::Record& record);  // append under ns_mu_
   std::error_code durable(uint64_t seq);
@@ -162,7 +156,7 @@ class Filesystem {
   std::error_code writable() const;
   int64_t now_ns() const;
 
-  // Driver calls for one file's vLUN. All take ns_mu_ held by the caller.
+  // One file's vLUN comes and goes. Both take ns_mu_ held by the caller.
   Result<FileVlun*> new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt, bool fresh);
   std::error_code release_vlun_locked(uint64_t ino);
   // Frees an inode left with no name and no open: RELEASE, then its Free record (appended to
@@ -180,10 +174,6 @@ class Filesystem {
   // Journals a size/mtime changed by writes; waits for it to be durable unless !wait (a close
   // promises nothing about durability: fsync does).
   std::error_code persist_size(FileVlun* file, uint64_t* seq, bool wait = true);
-  // One READ(16)/WRITE(16) per chunk piece. A write that faults on a read-only LXT entry
-  // (copy-on-write share, thin zero chunk) stops there with EAGAIN and *fault_vlba set.
-  std::error_code io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf,
-                     uint64_t* fault_vlba = nullptr);
   // Writes with the file's io_mu held (shared or exclusive), breaking shares on a write fault.
   std::error_code write_blocks(FileVlun* file, uint64_t vlba, uint64_t nblocks, std::byte* buf,
                                std::shared_lock<std::shared_mutex>& shared, std::unique_lock<std::shared_mutex>& exclusive);
@@ -208,18 +198,13 @@ class Filesystem {
   std::unique_ptr<store::BlockStore> data_lun_;  // the region the AFU sees as the physical LUN
   std::unique_ptr<meta::MetaStore> meta_;
   meta::Geometry geometry_;
-  std::unique_ptr<afu::SimAfu> afu_;
-  std::unique_ptr<vlun::Driver> driver_;
-  vlun::Lun* lun_ = nullptr;
+  // The LUN, its contexts and the zero chunk (the data area's last chunk: always zero, thin vLUNs
+  // map it). Outlives every FileVlun's vLUN (declared before vluns_) and is outlived by data_lun_.
+  std::unique_ptr<client::LunClient> lun_;
   bool started_ = false;
-  bool pinned_ = false;
   bool unclean_ = false;        // the journal held records at mount: the last stop was a crash
-  uint64_t zero_aun_ = 0;       // the data area's last chunk: always zero (thin vLUNs map it)
-  unsigned lun_index_ = 0;
-  unsigned port_sel_ = 0;
 
   mutable std::shared_mutex ns_mu_;
-  std::vector<std::unique_ptr<ContextSlot>> contexts_;           // guarded by ns_mu_
   std::unordered_map<uint64_t, std::unique_ptr<FileVlun>> vluns_;  // guarded by ns_mu_
 };
 
@@ -227,8 +212,7 @@ class Filesystem {
 class FileVlun {
  public:
   uint64_t ino = 0;
-  void* ctx = nullptr;        // the ContextSlot holding its RHT entry
-  uint64_t rsrc_handle = 0;
+  std::unique_ptr<client::Vlun> vlun;  // its resource handle on one of the mount's contexts
   std::shared_mutex io_mu;    // data path shared; size/chunk changes exclusive
   std::mutex rmw_mu;          // read-modify-write of partial blocks
   std::atomic<uint64_t> size{0};

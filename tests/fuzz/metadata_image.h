@@ -4,6 +4,7 @@
 // that puts a damaged image through everything that reads metadata (MetaStore::open, fsck, mount).
 #pragma once
 
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "meta/coding.h"
 #include "meta/format.h"
@@ -49,7 +50,7 @@ inline Bytes populated_metadata() {
   store::FaultInjectingStore* fault = owned.get();
   std::string why;
   auto fs = fs::Filesystem::open_store(std::move(owned), {}, &why).value();
-  if (fs->start(&why)) std::abort();
+  if (fs->start(client::simulated_afu(), &why)) std::abort();
   auto file = [&](uint64_t dir, const std::string& name, uint64_t size) {
     auto a = fs->create(dir, name, S_IFREG | 0644, {}).value();
     auto h = fs->open_file(a.st.st_ino, true).value();
@@ -187,7 +188,7 @@ inline Verdict exercise(std::span<const std::byte> region, uint64_t device_bytes
     v.mount_refusal = why.empty() ? "?" : why;
     return v;
   }
-  if (fs.value()->start(&why)) {
+  if (fs.value()->start(client::simulated_afu(), &why)) {
     v.mount_refusal = why;
     return v;
   }

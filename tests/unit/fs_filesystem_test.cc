@@ -1,4 +1,5 @@
 // The filesystem's operations over memory and fault-injecting stores: no FUSE, no root.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
@@ -42,7 +43,7 @@ class FsTest : public ::testing::Test {
     auto fs = Filesystem::open_store(std::move(wrapper), {}, &why);
     EXPECT_TRUE(fs) << why;
     if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
 
@@ -242,7 +243,7 @@ class ThinFsTest : public FsTest {
     o.thin = true;
     auto fs = Filesystem::open_store(std::move(wrapper), o, &why);
     EXPECT_TRUE(fs) << why;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
 };

@@ -2,6 +2,7 @@
 // names with '/', calls on a read-only file system below the kernel's own check, I/O errors on one
 // file's chunks, a failing journal, metadata that outgrows its slot, a record larger than the
 // journal). Each gets a clear error, changes nothing, and the file system goes on serving.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
 #include "vlunfs/fault_injecting_store.h"
@@ -61,7 +62,7 @@ class Hostile : public ::testing::Test {
     auto fs = Filesystem::open_store(std::move(wrapper), mo, &why);
     EXPECT_TRUE(fs) << why;
     if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
   // A file with `data`, fsynced; returns its inode.
