@@ -146,6 +146,7 @@ class Filesystem {
  private:
   Filesystem() = default;
 
+  static uint32_t file_type(uint32_t mode) { return mode & S_IFMT; }
   Attr attr_of(const meta::Inode& inode) const;
   Result<uint64_t> commit(const meta::Record& record);  // append under ns_mu_
   std::error_code durable(uint64_t seq);
