@@ -5,7 +5,6 @@
 #include "fs/log.h"
 
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 
 #include <algorithm>
 
@@ -247,10 +246,11 @@ Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) {
   return out;
 }
 
-Result<Attr> Filesystem::setattr(uint64_t ino, const struct stat& attr, int to_set, FileVlun* open_file) {
+Result<Attr> Filesystem::setattr(uint64_t ino, const struct stat& attr, const AttrChanges& to_set,
+                                 FileVlun* open_file) {
   if (auto ec = writable()) return ec;
   const int64_t now = now_ns();
-  if (to_set & FUSE_SET_ATTR_SIZE) {
+  if (to_set.size) {
     FileVlun* file = open_file;
     if (!file) {
       std::shared_lock lock(ns_mu_);
@@ -270,30 +270,30 @@ Result<Attr> Filesystem::setattr(uint64_t ino, const struct stat& attr, int to_s
   }
   meta::SetAttrRecord rec;
   rec.ino = ino;
-  if (to_set & FUSE_SET_ATTR_MODE) {
+  if (to_set.mode) {
     rec.valid |= meta::SET_MODE;
     rec.mode = attr.st_mode;
   }
-  if (to_set & FUSE_SET_ATTR_UID) {
+  if (to_set.uid) {
     rec.valid |= meta::SET_UID;
     rec.uid = attr.st_uid;
   }
-  if (to_set & FUSE_SET_ATTR_GID) {
+  if (to_set.gid) {
     rec.valid |= meta::SET_GID;
     rec.gid = attr.st_gid;
   }
   auto ns_of = [](const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; };
-  if (to_set & FUSE_SET_ATTR_ATIME) {
+  if (to_set.atime) {
     rec.valid |= meta::SET_ATIME;
-    rec.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : ns_of(attr.st_atim);
+    rec.atime_ns = to_set.atime_now ? now : ns_of(attr.st_atim);
   }
-  if (to_set & FUSE_SET_ATTR_MTIME) {
+  if (to_set.mtime) {
     rec.valid |= meta::SET_MTIME;
-    rec.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : ns_of(attr.st_mtim);
+    rec.mtime_ns = to_set.mtime_now ? now : ns_of(attr.st_mtim);
   }
-  if (rec.valid != 0 || (to_set & FUSE_SET_ATTR_CTIME)) {
+  if (rec.valid != 0 || to_set.ctime) {
     rec.valid |= meta::SET_CTIME;
-    rec.ctime_ns = (to_set & FUSE_SET_ATTR_CTIME) ? ns_of(attr.st_ctim) : now;
+    rec.ctime_ns = to_set.ctime ? ns_of(attr.st_ctim) : now;
   }
   std::unique_lock lock(ns_mu_);
   const meta::Inode* inode = meta_->ns().find(ino);

@@ -12,11 +12,7 @@ Result<FileVlun*> Filesystem::new_vlun_locked(uint64_t ino, uint64_t size, const
                                               bool fresh) {
   auto vlun = fresh ? lun_->create_vlun(ino) : lun_->open_vlun(ino, lxt);
   if (!vlun) return vlun.error();
-  auto file = std::make_unique<FileVlun>();
-  file->ino = ino;
-  file->vlun = std::move(vlun).value();
-  file->size = size;
-  file->chunks = lxt.size();
+  auto file = std::make_unique<FileVlun>(ino, std::move(vlun).value(), size, lxt.size());
   FileVlun* raw = file.get();
   vluns_[ino] = std::move(file);
   return raw;

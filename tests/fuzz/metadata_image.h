@@ -13,7 +13,6 @@
 #include "vlunfs/fsck.h"
 #include "vlunfs/meta.h"
 
-#include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -73,7 +72,7 @@ inline Bytes populated_metadata() {
   (void)fs->unlink(meta::ROOT_INO, "c");  // c stays open: an orphan
   struct stat st {};
   st.st_size = 64 << 10;
-  (void)fs->setattr(a, st, FUSE_SET_ATTR_SIZE, nullptr);
+  (void)fs->setattr(a, st, fs::AttrChanges{.size = true}, nullptr);
   (void)fs->rename(d, "b", meta::ROOT_INO, "b-moved", 0);
   auto [e, he] = file(sub, "e", 1);
   (void)he;

@@ -5,7 +5,6 @@
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
 
-#include <fuse_lowlevel.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -71,7 +70,7 @@ class FsAfuFaultTest : public ::testing::Test {
 Result<Attr> truncate(Filesystem& fs, uint64_t ino, FileVlun* f, uint64_t size) {
   struct stat st {};
   st.st_size = static_cast<off_t>(size);
-  return fs.setattr(ino, st, FUSE_SET_ATTR_SIZE, f);
+  return fs.setattr(ino, st, AttrChanges{.size = true}, f);
 }
 
 TEST_F(FsAfuFaultTest, GrowWhoseSyncKeepsFailingIsEioAndTheFileKeepsItsSizeAndChunks) {

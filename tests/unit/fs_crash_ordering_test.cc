@@ -8,7 +8,6 @@
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
 
-#include <fuse_lowlevel.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -138,7 +137,7 @@ void write_file(Filesystem& fs, const std::string& name, const Bytes& data) {
 void truncate_file(Filesystem& fs, const std::string& name, uint64_t size) {
   struct stat st {};
   st.st_size = static_cast<off_t>(size);
-  ASSERT_TRUE(fs.setattr(ino_of(fs, name), st, FUSE_SET_ATTR_SIZE, nullptr));
+  ASSERT_TRUE(fs.setattr(ino_of(fs, name), st, AttrChanges{.size = true}, nullptr));
 }
 
 Bytes prefix(const Bytes& b, size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }
