@@ -141,7 +141,7 @@ class Filesystem {
   std::vector<VlunReport> report();
   std::error_code sync_all();
 
-  // ---- sharing (sharing.cc) ----
+  // ---- sharing (clones.cc; copy-on-write in copy_on_write.cc) ----
   // copy_file_range: whole chunks at the same offset within a chunk on both sides are shared
   // (reference counted, mapped without W so a write faults and copies); the rest is copied.
   Result<size_t> copy_range(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out, uint64_t length);
