@@ -54,7 +54,16 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
     }
     // All or nothing, undone by the vLUN itself if it cannot be had whole.
     auto table = file->vlun->resize(want);
-    if (!table) return table.error();
+    if (!table) {
+      if (committed && file->vlun->chunks() == want) {
+        // A shrink already journaled, whose SYNC failed after the driver cut the LXT and gave
+        // the chunks back: the file is what the journal says, and the AFU fault is reported.
+        file->chunks = want;
+        file->size = final_size;
+        file->size_dirty = false;
+      }
+      return table.error();
+    }
     lxt = std::move(table).value();
   }
   meta::ResizeRecord rec;

@@ -137,6 +137,43 @@ TEST_F(FsAfuFaultTest, ThinGrowWhoseSyncKeepsFailingIsAnErrorAndLeavesTheMapAsIt
   EXPECT_EQ(r.chunks_used, 1u);
 }
 
+TEST_F(FsAfuFaultTest, ShrinkWhoseSyncKeepsFailingIsEioAndTheFileIsWhatTheJournalSays) {
+  auto data = pattern(4 * kChunk, 10);
+  {
+    auto fs = mount();
+    auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
+    FileVlun* f = fs->open_file(ino_of(a), true).value();
+    ASSERT_TRUE(fs->write(f, 0, data));
+    const uint64_t free_before = fs->pool_stats().free_chunks;
+    // The shrink is journaled first; then the driver cuts the LXT, gives 3 chunks back, and its
+    // SYNC fails, as does the retry's.
+    sim_->inject_sync_failures(8);
+    auto cut = truncate(*fs, ino_of(a), f, kChunk + 10);
+    sim_->inject_sync_failures(0);
+    ASSERT_FALSE(cut);
+    EXPECT_EQ(cut.error(), errno_error(EIO));
+    EXPECT_EQ(fs->getattr(ino_of(a)).value().st.st_size, static_cast<off_t>(kChunk + 10));
+    EXPECT_EQ(fs->pool_stats().free_chunks, free_before + 2);
+    const std::vector<VlunReport> after = fs->report();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].chunks.size(), 2u);
+    auto head = read_all(*fs, f, 2 * kChunk);
+    ASSERT_EQ(head.size(), kChunk + 10);
+    EXPECT_EQ(std::memcmp(head.data(), data.data(), head.size()), 0);
+    // The file grows again from the size it has, with zeros past its old end.
+    ASSERT_TRUE(truncate(*fs, ino_of(a), f, 3 * kChunk));
+    auto grown = read_all(*fs, f, 3 * kChunk);
+    ASSERT_EQ(grown.size(), 3 * kChunk);
+    EXPECT_EQ(grown[kChunk + 10], std::byte{0});
+    EXPECT_EQ(grown[3 * kChunk - 1], std::byte{0});
+    fs->release_file(f);
+    fs->shutdown();
+  }
+  fsck::Report r = check();
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.chunks_used, 3u);
+}
+
 TEST_F(FsAfuFaultTest, WriteTheAfuFailsIsEioAndDamagesNothingElse) {
   auto one = pattern(2 * kChunk, 4);
   auto other = pattern(2 * kChunk, 5);
