@@ -1,7 +1,5 @@
 #include "fs/control_commands.h"
 
-#include <fuse_lowlevel.h>
-
 #include <algorithm>
 #include <ctime>
 #include <deque>
@@ -208,7 +206,7 @@ std::error_code clone_vlun(Filesystem& fs, const Caller& who, uint64_t src_ino, 
   owner.st_gid = who.gid;
   owner.st_mode = src_st.st_mode & 0777;
   auto changed = fs.setattr(static_cast<uint64_t>(made.value().st.st_ino), owner,
-                            FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE, nullptr);
+                            AttrChanges{.mode = true, .uid = true, .gid = true}, nullptr);
   return changed ? std::error_code{} : changed.error();
 }
 

@@ -1,21 +1,25 @@
-// fs/: the filesystem's operations, independent of FUSE. Every regular file is a vLUN: created
-// with USER_VIRTUAL, sized with VLUN_RESIZE, read and written with READ(16)/WRITE(16) IOARCBs on its
-// resource handle, removed with RELEASE. Directories and symlinks are metadata only.
+// fs/: the filesystem's operations, independent of FUSE. Every regular file is a vLUN of the
+// mount's vLUN client (client/): created empty, resized, read and written by vLBA, released when
+// removed. Directories and symlinks are metadata only. The AFU backend is the program's choice,
+// passed to start().
 //
-// Locks (what each protects is written next to it):
-//   FileVlun::io_mu  - shared by reads/writes of the file, exclusive for a size change
+// Locks (what each protects is written next to it, and each private function's contract is a
+// REQUIRES/EXCLUDES annotation next to it; a `_locked` suffix is only a reminder of that):
+//   FileVlun::io_mu  - shared by reads/writes of the file, exclusive for a size or map change
 //   ns_mu_           - the namespace, the journal appends, the vLUN table, open counts
 // Order: io_mu before ns_mu_. Allocation changes (resize, release) run under ns_mu_ together
 // with the append of their record, so the journal's order is the allocator's order.
 #pragma once
 
+#include "client/backend.h"
+#include "client/lun_client.h"
+#include "client/vlun.h"
+#include "fs/file_vlun.h"
 #include "fs/share_reserve.h"
-#include "vlunfs/afu.h"
+#include "fs/thread_annotations.h"
 #include "vlunfs/error.h"
 #include "vlunfs/meta.h"
-#include "vlunfs/sim_afu.h"
 #include "vlunfs/store.h"
-#include "vlunfs/vlun.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -47,6 +51,19 @@ struct DirEntry {
   std::string name;
   uint64_t ino;
   uint32_t mode;
+};
+
+// Which attributes a setattr changes (fuse_ops.cc translates FUSE's FUSE_SET_ATTR_* bits).
+struct AttrChanges {
+  bool size = false;       // attr.st_size, through resize: chunks follow
+  bool mode = false;       // the permission bits of attr.st_mode
+  bool uid = false;
+  bool gid = false;
+  bool atime = false;      // attr.st_atim, or now with atime_now
+  bool atime_now = false;
+  bool mtime = false;      // attr.st_mtim, or now with mtime_now
+  bool mtime_now = false;
+  bool ctime = false;      // attr.st_ctim; else ctime becomes now whenever anything changes
 };
 
 struct Credentials {
@@ -86,8 +103,6 @@ struct PoolStats {
   uint64_t inodes = 0;
 };
 
-class FileVlun;
-
 class Filesystem {
  public:
   // Opens the device or image and loads the metadata: the checks that must fail before the
@@ -100,9 +115,10 @@ class Filesystem {
                                                         const std::string& name = "device");
   ~Filesystem();
 
-  // Attaches the AFU context(s), rebuilds the allocator from the chunk maps and opens every
-  // file's vLUN. Called in the process that serves requests (contexts belong to their process).
-  std::error_code start(std::string* why);
+  // Makes the AFU backend over the device's data region (make_afu), attaches the AFU context(s),
+  // rebuilds the allocator from the chunk maps and opens every file's vLUN. Contexts belong to
+  // their process: a daemon that forks after this calls adopt_parent_contexts in the child.
+  std::error_code start(const client::AfuFactory& make_afu, std::string* why);
   // Makes everything durable (sizes, a checkpoint) and detaches. Idempotent.
   void shutdown();
 
@@ -120,8 +136,9 @@ class Filesystem {
                          const std::string& new_name, unsigned flags);
   Result<std::vector<DirEntry>> readdir(uint64_t ino);
 
-  // setattr: `to_set` uses FUSE_SET_ATTR_* bits; size changes go through resize.
-  Result<Attr> setattr(uint64_t ino, const struct stat& attr, int to_set, FileVlun* open_file);
+  // Changes the attributes `to_set` names to their values in `attr`; open_file, when the request
+  // came through an open file, is that file.
+  Result<Attr> setattr(uint64_t ino, const struct stat& attr, const AttrChanges& to_set, FileVlun* open_file);
 
   // ---- open files and data ----
   Result<FileVlun*> open_file(uint64_t ino, bool for_write = false);
@@ -138,7 +155,7 @@ class Filesystem {
   std::vector<VlunReport> report();
   std::error_code sync_all();
 
-  // ---- sharing (sharing.cc) ----
+  // ---- sharing (clones.cc; copy-on-write in copy_on_write.cc) ----
   // copy_file_range: whole chunks at the same offset within a chunk on both sides are shared
   // (reference counted, mapped without W so a write faults and copies); the rest is copied.
   Result<size_t> copy_range(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out, uint64_t length);
@@ -158,63 +175,57 @@ class Filesystem {
  private:
   Filesystem() = default;
 
-  struct ContextSlot {
-    uint64_t cookie = 0;
-    int adap_fd = -1;
-    uint16_t ctxid = 0;
-    std::unique_ptr<afu::HostQueue> queue;
-    unsigned handles = 0;
-  };
-
-  Attr attr_of(const meta::Inode& inode) const;
-  Result<uint64_t> commit(const meta::Record& record);  // append under ns_mu_
-  std::error_code durable(uint64_t seq);
+  static uint32_t file_type(uint32_t mode) { return mode & S_IFMT; }
+  Attr attr_of(const meta::Inode& inode) const REQUIRES_SHARED(ns_mu_);
+  Result<uint64_t> commit(const meta::Record& record) REQUIRES(ns_mu_);  // the journal's order is ns_mu_'s
+  std::error_code durable(uint64_t seq);  // may wait with ns_mu_ held or not
   Result<Attr> make_node(uint64_t parent, const std::string& name, uint32_t mode,
-                         const Credentials& who, const std::string& symlink);
+                         const Credentials& who, const std::string& symlink) EXCLUDES(ns_mu_);
   std::error_code check_name(const std::string& name) const;
-  std::error_code remove_name(uint64_t parent, const std::string& name, bool directory);
+  std::error_code remove_name(uint64_t parent, const std::string& name, bool directory) EXCLUDES(ns_mu_);
   std::error_code writable() const;
   int64_t now_ns() const;
 
-  // Driver calls for one file's vLUN. All take ns_mu_ held by the caller.
-  Result<FileVlun*> new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt, bool fresh);
-  std::error_code release_vlun_locked(uint64_t ino);
+  // One file's vLUN comes and goes.
+  Result<FileVlun*> new_vlun_locked(uint64_t ino, uint64_t size, const std::vector<uint64_t>& lxt, bool fresh)
+      REQUIRES(ns_mu_);
+  std::error_code release_vlun_locked(uint64_t ino) REQUIRES(ns_mu_);
   // Frees an inode left with no name and no open: RELEASE, then its Free record (appended to
   // *seqs). An inode that owns chunks is freed only once the removal, seqs->back(), is durable.
   // With `defer`, rather than wait for that under ns_mu_, it does nothing and returns true: the
   // caller calls finish_removal(), which waits with the lock dropped.
-  bool maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs, bool defer = false);
+  bool maybe_free_locked(uint64_t ino, std::vector<uint64_t>* seqs, bool defer = false) REQUIRES(ns_mu_);
   // Ends a removal begun under `lock` (ns_mu_, exclusive; released here): waits for seqs.back(),
   // frees `deferred` (when maybe_free_locked returned true for it) and waits for that too.
   std::error_code finish_removal(std::unique_lock<std::shared_mutex>& lock, uint64_t deferred,
-                                 std::vector<uint64_t>& seqs);
-  // Changes the file's size; chunks follow (ENOSPC leaves the file as it was). Caller holds
-  // file->io_mu exclusively.
-  Result<uint64_t> resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only);
+                                 std::vector<uint64_t>& seqs) RELEASE(ns_mu_);
+  // Changes the file's size; chunks follow (ENOSPC leaves the file as it was).
+  Result<uint64_t> resize_locked(FileVlun* file, uint64_t new_size, bool keep_size_chunks_only)
+      REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
   // Journals a size/mtime changed by writes; waits for it to be durable unless !wait (a close
   // promises nothing about durability: fsync does).
-  std::error_code persist_size(FileVlun* file, uint64_t* seq, bool wait = true);
-  // One READ(16)/WRITE(16) per chunk piece. A write that faults on a read-only LXT entry
-  // (copy-on-write share, thin zero chunk) stops there with EAGAIN and *fault_vlba set.
-  std::error_code io(FileVlun* file, bool write, uint64_t vlba, uint64_t nblocks, std::byte* buf,
-                     uint64_t* fault_vlba = nullptr);
-  // Writes with the file's io_mu held (shared or exclusive), breaking shares on a write fault.
+  std::error_code persist_size(FileVlun* file, uint64_t* seq, bool wait = true) REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
+  // Writes with the file's io_mu held (shared or exclusive: `shared` or `exclusive` owns it),
+  // breaking shares on a write fault, for which a shared hold is traded for an exclusive one.
   std::error_code write_blocks(FileVlun* file, uint64_t vlba, uint64_t nblocks, std::byte* buf,
-                               std::shared_lock<std::shared_mutex>& shared, std::unique_lock<std::shared_mutex>& exclusive);
+                               std::shared_lock<std::shared_mutex>& shared, std::unique_lock<std::shared_mutex>& exclusive)
+      REQUIRES_SHARED(file->io_mu) EXCLUDES(ns_mu_);
   // Gives the file a writable entry for chunk `index`: a fresh chunk for the zero chunk, the
   // W bit for a chunk it alone owns, else a private copy (allocate, copy, remap, journal).
-  // Caller holds file->io_mu exclusively.
-  std::error_code make_writable(FileVlun* file, uint64_t index);
-  std::error_code punch_chunks(FileVlun* file, uint64_t first, uint64_t count);  // thin: give back
+  std::error_code make_writable(FileVlun* file, uint64_t index) REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
+  // Thin: gives chunks [first, first + count) back, mapping the zero chunk there.
+  std::error_code punch_chunks(FileVlun* file, uint64_t first, uint64_t count) REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
   // Records a punched range of one chunk; true once punches cover the whole chunk.
-  bool note_trim(FileVlun* file, uint64_t chunk, uint64_t from, uint64_t to);
-  Result<size_t> copy_bytes(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out, uint64_t length);
+  bool note_trim(FileVlun* file, uint64_t chunk, uint64_t from, uint64_t to) EXCLUDES(file->trim_mu);
+  Result<size_t> copy_bytes(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out, uint64_t length)
+      EXCLUDES(src->io_mu, dst->io_mu);
   Result<uint64_t> share_chunks_locked(FileVlun* src, uint64_t src_index, FileVlun* dst, uint64_t dst_index,
-                                       uint64_t count, uint64_t dst_new_size);
+                                       uint64_t count, uint64_t dst_new_size)
+      REQUIRES(src->io_mu, dst->io_mu) EXCLUDES(ns_mu_);
   uint64_t zero_entry() const;
   bool maps_zero(uint64_t entry) const;
-  Result<uint64_t> resolve_path(const std::string& path) const;  // caller holds ns_mu_
-  std::error_code zero_bytes(FileVlun* file, uint64_t offset, uint64_t length);
+  Result<uint64_t> resolve_path(const std::string& path) const REQUIRES_SHARED(ns_mu_);
+  std::error_code zero_bytes(FileVlun* file, uint64_t offset, uint64_t length) REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
 
   std::string device_path_;
   MountOptions options_;
@@ -222,47 +233,15 @@ class Filesystem {
   std::unique_ptr<store::BlockStore> data_lun_;  // the region the AFU sees as the physical LUN
   std::unique_ptr<meta::MetaStore> meta_;
   meta::Geometry geometry_;
-  std::unique_ptr<afu::SimAfu> afu_;
-  std::unique_ptr<vlun::Driver> driver_;
-  vlun::Lun* lun_ = nullptr;
+  // The LUN, its contexts and the zero chunk (the data area's last chunk: always zero, thin vLUNs
+  // map it). Outlives every FileVlun's vLUN (declared before vluns_) and is outlived by data_lun_.
+  std::unique_ptr<client::LunClient> lun_;
   bool started_ = false;
-  bool pinned_ = false;
   bool unclean_ = false;        // the journal held records at mount: the last stop was a crash
-  uint64_t zero_aun_ = 0;       // the data area's last chunk: always zero (thin vLUNs map it)
-  unsigned lun_index_ = 0;
-  unsigned port_sel_ = 0;
 
   mutable std::shared_mutex ns_mu_;
-  std::vector<std::unique_ptr<ContextSlot>> contexts_;           // guarded by ns_mu_
-  ShareReserve reserve_;                                          // guarded by ns_mu_
-  std::unordered_map<uint64_t, std::unique_ptr<FileVlun>> vluns_;  // guarded by ns_mu_
-};
-
-// One regular file's vLUN while mounted.
-class FileVlun {
- public:
-  uint64_t ino = 0;
-  void* ctx = nullptr;        // the ContextSlot holding its RHT entry
-  uint64_t rsrc_handle = 0;
-  std::shared_mutex io_mu;    // data path shared; size/chunk changes exclusive
-  std::mutex rmw_mu;          // read-modify-write of partial blocks
-  std::atomic<uint64_t> size{0};
-  std::atomic<uint64_t> chunks{0};
-  std::atomic<bool> size_dirty{false};  // size/mtime changed by writes, not yet journaled
-  // The last size record journaled without waiting for it (at close): fsync must still wait.
-  std::atomic<uint64_t> unsynced_seq{0};
-  std::atomic<int64_t> mtime_ns{0};
-  int opens = 0;              // guarded by Filesystem::ns_mu_
-  std::atomic<bool> thin{false};       // unwritten chunks map the zero chunk
-  // Thin vLUNs: byte ranges of each chunk punched since it was last written. Discards arrive in
-  // pieces smaller than a chunk (ext4 trims per 128 MiB block group); once they cover a whole
-  // chunk it goes back to the pool. Memory only: best effort across remounts.
-  std::mutex trim_mu;
-  std::atomic<bool> has_trims{false};
-  std::map<uint64_t, std::map<uint64_t, uint64_t>> trimmed;  // chunk -> {start -> end}
-  std::atomic<bool> read_only{false};  // a snapshot
-  // Holds a share reserve for its shared chunks (share_reserve.h).
-  bool thick_writable() const { return !thin && !read_only; }
+  ShareReserve reserve_ GUARDED_BY(ns_mu_);
+  std::unordered_map<uint64_t, std::unique_ptr<FileVlun>> vluns_ GUARDED_BY(ns_mu_);
 };
 
 }  // namespace vlunfs::fs

@@ -1,13 +1,17 @@
 // The FUSE low-level binding: one thin function per operation, each turning a request into calls
-// on the Filesystem and exactly one reply. This is the one place where errors become FUSE replies.
+// on the Filesystem and exactly one reply. This is the one place where errors become FUSE replies,
+// and where FUSE's types end: every request enters through guarded<>, so no exception reaches
+// libfuse.
 #include "fs/fuse_ops.h"
 
 #include "fs/control_server.h"
 #include "fs/filesystem.h"
+#include "fs/request_guard.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -56,8 +60,22 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &r.value().st, kTimeout);
 }
 
+AttrChanges changes_of(int to_set) {
+  AttrChanges c;
+  c.size = to_set & FUSE_SET_ATTR_SIZE;
+  c.mode = to_set & FUSE_SET_ATTR_MODE;
+  c.uid = to_set & FUSE_SET_ATTR_UID;
+  c.gid = to_set & FUSE_SET_ATTR_GID;
+  c.atime = to_set & FUSE_SET_ATTR_ATIME;
+  c.atime_now = to_set & FUSE_SET_ATTR_ATIME_NOW;
+  c.mtime = to_set & FUSE_SET_ATTR_MTIME;
+  c.mtime_now = to_set & FUSE_SET_ATTR_MTIME_NOW;
+  c.ctime = to_set & FUSE_SET_ATTR_CTIME;
+  return c;
+}
+
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
-  auto r = fs_of(req).setattr(ino, *attr, to_set, file_of(fi));
+  auto r = fs_of(req).setattr(ino, *attr, changes_of(to_set), file_of(fi));
   if (!r) return reply_error(req, r.error());
   fuse_reply_attr(req, &r.value().st, kTimeout);
 }
@@ -241,37 +259,51 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file
   fuse_reply_ioctl(req, 0, out.data(), out.size());
 }
 
+// The operation's name, for the log line of an exception that escaped it.
+template <size_t N>
+struct OpName {
+  char text[N];
+  constexpr OpName(const char (&name)[N]) { std::copy_n(name, N, text); }
+};
+
+// Where every request enters: an exception from the handler becomes its reply (ENOMEM for
+// std::bad_alloc, EIO otherwise, logged). Handlers reply last, so one that threw has not replied.
+template <OpName Name, auto Op, typename... Args>
+void guarded(fuse_req_t req, Args... args) {
+  if (int e = run_guarded(Name.text, [&] { Op(req, args...); })) fuse_reply_err(req, e);
+}
+
 const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops ops{};
   ops.init = op_init;
-  ops.lookup = op_lookup;
-  ops.forget = op_forget;
-  ops.getattr = op_getattr;
-  ops.setattr = op_setattr;
-  ops.readlink = op_readlink;
-  ops.mknod = op_mknod;
-  ops.mkdir = op_mkdir;
-  ops.unlink = op_unlink;
-  ops.rmdir = op_rmdir;
-  ops.symlink = op_symlink;
-  ops.rename = op_rename;
-  ops.link = op_link;
-  ops.open = op_open;
-  ops.read = op_read;
-  ops.write = op_write;
-  ops.flush = op_flush;
-  ops.release = op_release;
-  ops.fsync = op_fsync;
-  ops.opendir = op_opendir;
-  ops.readdir = op_readdir;
-  ops.releasedir = op_releasedir;
-  ops.fsyncdir = op_fsyncdir;
-  ops.statfs = op_statfs;
-  ops.create = op_create;
-  ops.fallocate = op_fallocate;
-  ops.lseek = op_lseek;
-  ops.copy_file_range = op_copy_file_range;
-  ops.ioctl = op_ioctl;
+  ops.lookup = guarded<"lookup", op_lookup>;
+  ops.forget = guarded<"forget", op_forget>;
+  ops.getattr = guarded<"getattr", op_getattr>;
+  ops.setattr = guarded<"setattr", op_setattr>;
+  ops.readlink = guarded<"readlink", op_readlink>;
+  ops.mknod = guarded<"mknod", op_mknod>;
+  ops.mkdir = guarded<"mkdir", op_mkdir>;
+  ops.unlink = guarded<"unlink", op_unlink>;
+  ops.rmdir = guarded<"rmdir", op_rmdir>;
+  ops.symlink = guarded<"symlink", op_symlink>;
+  ops.rename = guarded<"rename", op_rename>;
+  ops.link = guarded<"link", op_link>;
+  ops.open = guarded<"open", op_open>;
+  ops.read = guarded<"read", op_read>;
+  ops.write = guarded<"write", op_write>;
+  ops.flush = guarded<"flush", op_flush>;
+  ops.release = guarded<"release", op_release>;
+  ops.fsync = guarded<"fsync", op_fsync>;
+  ops.opendir = guarded<"opendir", op_opendir>;
+  ops.readdir = guarded<"readdir", op_readdir>;
+  ops.releasedir = guarded<"releasedir", op_releasedir>;
+  ops.fsyncdir = guarded<"fsyncdir", op_fsyncdir>;
+  ops.statfs = guarded<"statfs", op_statfs>;
+  ops.create = guarded<"create", op_create>;
+  ops.fallocate = guarded<"fallocate", op_fallocate>;
+  ops.lseek = guarded<"lseek", op_lseek>;
+  ops.copy_file_range = guarded<"copy_file_range", op_copy_file_range>;
+  ops.ioctl = guarded<"ioctl", op_ioctl>;
   // No getxattr/setxattr: without them the kernel stops asking for security.capability on
   // every write (ENOSYS is remembered).
   return ops;

@@ -1,4 +1,5 @@
 // vlunfs: the FUSE daemon. vlunfs [-f] [-d] [-s] [-o OPTIONS] DEVICE_OR_IMAGE MOUNTPOINT
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
@@ -168,8 +169,9 @@ int main(int argc, char* argv[]) {
   }
   std::unique_ptr<Filesystem> fs = std::move(opened).value();
   // The AFU context is attached here, before the daemon detaches; the daemon process then
-  // clones it (VLUN_CLONE, spec §6) and carries on with the same resource handles.
-  if (auto ec = fs->start(&why)) {
+  // clones it (VLUN_CLONE, spec §6) and carries on with the same resource handles. The backend
+  // is the simulated AFU over the image's data region.
+  if (auto ec = fs->start(vlunfs::client::simulated_afu(), &why)) {
     std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
     return 1;
   }

@@ -15,7 +15,6 @@
 #include "vlunfs/meta.h"
 
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
 
@@ -240,7 +239,7 @@ class Workload {
       if (pick(3) == 0) size = pick(4) * options_.chunk_bytes;
       struct stat s {};
       s.st_size = static_cast<off_t>(size);
-      auto r = fs_.setattr(st.ino, s, FUSE_SET_ATTR_SIZE, pick(2) ? st.handle : nullptr);
+      auto r = fs_.setattr(st.ino, s, fs::AttrChanges{.size = true}, pick(2) ? st.handle : nullptr);
       if (!r) return "truncate " + path + " failed " + r.error().message();
       Bytes next = *st.content;
       next.resize(size);

@@ -4,6 +4,7 @@
 // that puts a damaged image through everything that reads metadata (MetaStore::open, fsck, mount).
 #pragma once
 
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "meta/coding.h"
 #include "meta/format.h"
@@ -12,7 +13,6 @@
 #include "vlunfs/fsck.h"
 #include "vlunfs/meta.h"
 
-#include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -50,7 +50,7 @@ inline Bytes populated_metadata() {
   store::FaultInjectingStore* fault = owned.get();
   std::string why;
   auto fs = fs::Filesystem::open_store(std::move(owned), {}, &why).value();
-  if (fs->start(&why)) std::abort();
+  if (fs->start(client::simulated_afu(), &why)) std::abort();
   auto file = [&](uint64_t dir, const std::string& name, uint64_t size) {
     auto a = fs->create(dir, name, S_IFREG | 0644, {}).value();
     auto h = fs->open_file(a.st.st_ino, true).value();
@@ -74,7 +74,7 @@ inline Bytes populated_metadata() {
     ht = fs->open_file(t, true).value();  // reopened: the open vLUN takes the file's new kind
     struct stat grow {};
     grow.st_size = 48 * (64 << 10);
-    (void)fs->setattr(t, grow, FUSE_SET_ATTR_SIZE, ht);
+    (void)fs->setattr(t, grow, fs::AttrChanges{.size = true}, ht);
     std::vector<std::byte> data(4096, std::byte{0x17});
     (void)fs->write(ht, 40 * (64 << 10), data);
     (void)fs->fsync(ht, false);
@@ -88,7 +88,7 @@ inline Bytes populated_metadata() {
   (void)fs->unlink(meta::ROOT_INO, "c");  // c stays open: an orphan
   struct stat st {};
   st.st_size = 64 << 10;
-  (void)fs->setattr(a, st, FUSE_SET_ATTR_SIZE, nullptr);
+  (void)fs->setattr(a, st, fs::AttrChanges{.size = true}, nullptr);
   (void)fs->rename(d, "b", meta::ROOT_INO, "b-moved", 0);
   auto [e, he] = file(sub, "e", 1);
   (void)he;
@@ -203,7 +203,7 @@ inline Verdict exercise(std::span<const std::byte> region, uint64_t device_bytes
     v.mount_refusal = why.empty() ? "?" : why;
     return v;
   }
-  if (fs.value()->start(&why)) {
+  if (fs.value()->start(client::simulated_afu(), &why)) {
     v.mount_refusal = why;
     return v;
   }

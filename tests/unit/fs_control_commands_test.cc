@@ -1,4 +1,5 @@
 // vlunctl's commands in the daemon, checked against the caller, over a memory store: no FUSE.
+#include "client/simulated_afu.h"
 #include "fs/control_commands.h"
 #include "fs/control_ioctl.h"
 #include "fs/control_server.h"
@@ -25,7 +26,7 @@ class ControlCommandsTest : public ::testing::Test {
     auto opened = Filesystem::open_store(std::move(mem), {}, &why);
     ASSERT_TRUE(opened) << why;
     fs_ = std::move(opened).value();
-    ASSERT_FALSE(fs_->start(&why)) << why;
+    ASSERT_FALSE(fs_->start(client::simulated_afu(), &why)) << why;
     // /alice (0700, alice's) holding /alice/secret; /pub (1777) holding alice's /pub/notes (0640).
     alice_dir_ = made(fs_->mkdir(meta::ROOT_INO, "alice", 0700, {kAlice, kUsers}));
     made(fs_->create(alice_dir_, "secret", S_IFREG | 0600, {kAlice, kUsers}));

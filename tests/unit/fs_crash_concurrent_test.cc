@@ -5,6 +5,7 @@
 // loss), fsck is clean and every thread's directory passes the same checks as a single workload.
 //
 // VLUNFS_CRASH_ITERATIONS / 10 rounds per kind of cut (default 12; 3 under sanitizers).
+#include "client/simulated_afu.h"
 #include "crash/fs_workload.h"
 #include "test_iterations.h"
 
@@ -53,7 +54,7 @@ Round run_round(uint64_t seed, uint64_t crash_at, bool power) {
   });
   std::string why;
   auto fs = fs::Filesystem::open_store(std::move(owned), {}, &why).value();
-  if (fs->start(&why)) {
+  if (fs->start(client::simulated_afu(), &why)) {
     out.failure = "start: " + why;
     return out;
   }
@@ -109,7 +110,7 @@ Round run_round(uint64_t seed, uint64_t crash_at, bool power) {
     return out;
   }
   fs = std::move(again).value();
-  if (fs->start(&why)) {
+  if (fs->start(client::simulated_afu(), &why)) {
     out.failure = context + "remount start: " + why;
     return out;
   }

@@ -3,6 +3,7 @@
 // is then either mountable (an empty new file system, or the old one whole; fsck may find a
 // superblock copy missing, which --repair writes) or refused with a message; fsck agrees, never
 // crashes, and a second mkfs always succeeds.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
 #include "vlunfs/fault_injecting_store.h"
@@ -32,7 +33,7 @@ void make_old_file_system(store::BlockStore& device) {
   ASSERT_TRUE(meta::format(device, options()));
   std::string why;
   auto fs = Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(device), {}, &why).value();
-  ASSERT_FALSE(fs->start(&why));
+  ASSERT_FALSE(fs->start(client::simulated_afu(), &why));
   auto a = fs->create(meta::ROOT_INO, "old", S_IFREG | 0644, {}).value();
   auto h = fs->open_file(a.st.st_ino, true).value();
   ASSERT_TRUE(fs->write(h, 0, std::vector<std::byte>(100, std::byte{0x77})));
@@ -96,7 +97,7 @@ uint64_t format_with_crash(bool over_old, uint64_t crash_at, Cut cut, uint64_t s
     auto fs = Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(*memory), {}, &why);
     EXPECT_TRUE(fs) << why;
     if (fs) {
-      EXPECT_FALSE(fs.value()->start(&why)) << why;
+      EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
       if (old) {
         auto a = fs.value()->lookup(meta::ROOT_INO, "old");
         EXPECT_TRUE(a);

@@ -3,11 +3,11 @@
 // zeroes its chunks), shrinking a file (VLUN_RESIZE zeroes the chunks it gives back), growing a
 // file over stale bytes, and a rename that replaces a file. After each crash the file system must
 // show the state before the operation or the state after it, nothing in between.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
 
-#include <fuse_lowlevel.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -75,7 +75,7 @@ uint64_t run_case(const Case& c, uint64_t crash_at, Cut cut, uint64_t seed = 0) 
   store::FaultInjectingStore* fault = owned.get();
   std::string why;
   auto fs = Filesystem::open_store(std::move(owned), {}, &why).value();
-  EXPECT_FALSE(fs->start(&why)) << why;
+  EXPECT_FALSE(fs->start(client::simulated_afu(), &why)) << why;
   c.setup(*fs);
   EXPECT_FALSE(fs->sync_all());
   armed = true;
@@ -99,7 +99,7 @@ uint64_t run_case(const Case& c, uint64_t crash_at, Cut cut, uint64_t seed = 0) 
   auto again = Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(*memory), {}, &why);
   EXPECT_TRUE(again) << why;
   if (!again) return count;
-  EXPECT_FALSE(again.value()->start(&why)) << why;
+  EXPECT_FALSE(again.value()->start(client::simulated_afu(), &why)) << why;
   for (const auto& [name, images] : c.allowed) {
     FileImage got = read_file(*again.value(), name);
     bool ok = std::any_of(images.begin(), images.end(), [&](const FileImage& want) { return want == got; });
@@ -137,7 +137,7 @@ void write_file(Filesystem& fs, const std::string& name, const Bytes& data) {
 void truncate_file(Filesystem& fs, const std::string& name, uint64_t size) {
   struct stat st {};
   st.st_size = static_cast<off_t>(size);
-  ASSERT_TRUE(fs.setattr(ino_of(fs, name), st, FUSE_SET_ATTR_SIZE, nullptr));
+  ASSERT_TRUE(fs.setattr(ino_of(fs, name), st, AttrChanges{.size = true}, nullptr));
 }
 
 Bytes prefix(const Bytes& b, size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }

@@ -9,6 +9,7 @@
 // every file reads back whole, and the remounted file system takes new work and unmounts clean.
 //
 // VLUNFS_CRASH_ITERATIONS sets the crash points per kind (default 120; 30 under sanitizers).
+#include "client/simulated_afu.h"
 #include "crash/fs_workload.h"
 #include "test_iterations.h"
 
@@ -136,7 +137,7 @@ Outcome run(const Scenario& sc, const CrashPoint& crash, bool* crashed_on_flush 
   RunResult result;
   result.before = result.after = empty_model();
   result.last_op = "mount";
-  if (auto ec = fs->start(&why)) {
+  if (auto ec = fs->start(client::simulated_afu(), &why)) {
     out.failure = "first start failed: " + why;
     return out;
   }
@@ -179,7 +180,7 @@ Outcome run(const Scenario& sc, const CrashPoint& crash, bool* crashed_on_flush 
     return out;
   }
   fs = std::move(reopened).value();
-  if (auto ec = fs->start(&why)) {
+  if (auto ec = fs->start(client::simulated_afu(), &why)) {
     out.failure = context + "remount start failed: " + why;
     return out;
   }

@@ -1,10 +1,10 @@
 // The filesystem's operations over memory and fault-injecting stores: no FUSE, no root.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
 
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 
@@ -42,7 +42,7 @@ class FsTest : public ::testing::Test {
     auto fs = Filesystem::open_store(std::move(wrapper), {}, &why);
     EXPECT_TRUE(fs) << why;
     if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
 
@@ -94,10 +94,10 @@ TEST_F(FsTest, TruncateIsAllOrNothingWhenFlashIsShort) {
   auto a = fs->create(meta::ROOT_INO, "f", S_IFREG | 0644, {});
   struct stat st {};
   st.st_size = static_cast<off_t>(3 * kChunk);
-  ASSERT_TRUE(fs->setattr(ino_of(a), st, FUSE_SET_ATTR_SIZE, nullptr));
+  ASSERT_TRUE(fs->setattr(ino_of(a), st, AttrChanges{.size = true}, nullptr));
   EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 3);
   st.st_size = static_cast<off_t>((p.free_chunks + 5) * kChunk);
-  auto r = fs->setattr(ino_of(a), st, FUSE_SET_ATTR_SIZE, nullptr);
+  auto r = fs->setattr(ino_of(a), st, AttrChanges{.size = true}, nullptr);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().value(), ENOSPC);
   EXPECT_EQ(fs->getattr(ino_of(a)).value().st.st_size, static_cast<off_t>(3 * kChunk));
@@ -118,7 +118,7 @@ TEST_F(FsTest, UnlinkReleasesChunksAndZeroesThem) {
   auto g = fs->open_file(ino_of(b)).value();
   struct stat st {};
   st.st_size = static_cast<off_t>(fs->pool_stats().free_chunks * kChunk);
-  ASSERT_TRUE(fs->setattr(ino_of(b), st, FUSE_SET_ATTR_SIZE, g));
+  ASSERT_TRUE(fs->setattr(ino_of(b), st, AttrChanges{.size = true}, g));
   std::vector<std::byte> buf(kChunk);
   for (uint64_t off = 0; off < static_cast<uint64_t>(st.st_size); off += kChunk) {
     ASSERT_TRUE(fs->read(g, off, buf));
@@ -242,7 +242,7 @@ class ThinFsTest : public FsTest {
     o.thin = true;
     auto fs = Filesystem::open_store(std::move(wrapper), o, &why);
     EXPECT_TRUE(fs) << why;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
 };
@@ -254,7 +254,7 @@ TEST_F(ThinFsTest, PunchesThatTogetherCoverAChunkGiveItBack) {
   auto f = fs->open_file(ino_of(a), true).value();
   struct stat st {};
   st.st_size = static_cast<off_t>(4 * kChunk);
-  ASSERT_TRUE(fs->setattr(ino_of(a), st, FUSE_SET_ATTR_SIZE, f));
+  ASSERT_TRUE(fs->setattr(ino_of(a), st, AttrChanges{.size = true}, f));
   EXPECT_EQ(fs->pool_stats().free_chunks, free0);
   ASSERT_TRUE(fs->write(f, 0, pattern(3 * kChunk, 9)));
   EXPECT_EQ(fs->pool_stats().free_chunks, free0 - 3);
@@ -412,9 +412,9 @@ TEST_F(FsTest, FsyncAfterReopenMakesTheSizeJournaledAtCloseDurable) {
     struct stat st {};
     st.st_size = static_cast<off_t>(kChunk);
     auto f = fs->open_file(ino, true).value();
-    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));  // the chunk is durable
+    ASSERT_TRUE(fs->setattr(ino, st, AttrChanges{.size = true}, f));  // the chunk is durable
     st.st_size = 1;  // keeps the chunk: the write below grows the size inside it
-    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));
+    ASSERT_TRUE(fs->setattr(ino, st, AttrChanges{.size = true}, f));
     ASSERT_TRUE(fs->write(f, 0, data));                        // size changed in memory only
     fs->release_file(f);                                       // journaled, not waited for
     auto g = fs->open_file(ino).value();
@@ -445,9 +445,9 @@ TEST_F(FsTest, FsyncAfterReopenFlushesDataWrittenAfterTheSizeRecordWentDown) {
     auto f = fs->open_file(ino, true).value();
     struct stat st {};
     st.st_size = static_cast<off_t>(kChunk);
-    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));  // the chunk is durable
+    ASSERT_TRUE(fs->setattr(ino, st, AttrChanges{.size = true}, f));  // the chunk is durable
     st.st_size = 1;  // keeps the chunk: the write below grows the size inside it
-    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f));
+    ASSERT_TRUE(fs->setattr(ino, st, AttrChanges{.size = true}, f));
     ASSERT_TRUE(fs->write(f, 0, first));  // size changed in memory only
     fs->release_file(f);                  // the size is journaled, not waited for
     auto g = fs->open_file(ino, true).value();

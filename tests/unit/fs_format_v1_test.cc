@@ -2,6 +2,7 @@
 // fsck, and the first read-write mount rewrites them as version 2. The v1 image is written here
 // by an encoder of its own that follows the version 1 layout (docs/format.md, "Versions"), not
 // by the code under test.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "meta/checkpoint.h"
 #include "meta/coding.h"
@@ -10,7 +11,6 @@
 #include "vlunfs/crc32c.h"
 #include "vlunfs/fsck.h"
 
-#include <fuse_lowlevel.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -81,7 +81,7 @@ class FormatV1Test : public ::testing::Test {
     auto fs = Filesystem::open_store(store::make_region_store(*mem_, 0, kDevice, 512), {}, &why);
     EXPECT_TRUE(fs) << why;
     if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
 
@@ -224,7 +224,7 @@ TEST_F(FormatV1Test, AnImageSharedBeyondItsFreeChunksMountsAndNewSharesWaitForSp
     for (uint64_t n = 1;; ++n) {
       struct stat st {};
       st.st_size = static_cast<off_t>(n * kChunk);
-      if (!fs->setattr(filler_ino, st, FUSE_SET_ATTR_SIZE, ff)) break;
+      if (!fs->setattr(filler_ino, st, AttrChanges{.size = true}, ff)) break;
     }
     fs->release_file(ff);
     ASSERT_EQ(fs->pool_stats().free_chunks, 0u);
@@ -251,13 +251,13 @@ TEST_F(FormatV1Test, AnImageSharedBeyondItsFreeChunksMountsAndNewSharesWaitForSp
   auto ff = fs->open_file(filler_ino, true).value();
   struct stat st {};
   st.st_size = static_cast<off_t>(fs->getattr(filler_ino).value().st.st_size - 2 * kChunk);
-  ASSERT_TRUE(fs->setattr(filler_ino, st, FUSE_SET_ATTR_SIZE, ff));
+  ASSERT_TRUE(fs->setattr(filler_ino, st, AttrChanges{.size = true}, ff));
   ASSERT_TRUE(fs->write(fa, 0, std::vector<std::byte>(4096, std::byte{1})));
   EXPECT_EQ(fs->pool_stats().reserved_chunks, kFileChunks - 1);
   EXPECT_EQ(fs->pool_stats().free_chunks, 1u);
   EXPECT_EQ(fs->clone_file("a", "c", false).value(), ENOSPC);
   st.st_size += static_cast<off_t>(kChunk);
-  EXPECT_EQ(fs->setattr(filler_ino, st, FUSE_SET_ATTR_SIZE, ff).error().value(), ENOSPC);
+  EXPECT_EQ(fs->setattr(filler_ino, st, AttrChanges{.size = true}, ff).error().value(), ENOSPC);
   fs->release_file(ff);
   fs->release_file(fa);
 }

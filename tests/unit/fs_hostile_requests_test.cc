@@ -2,13 +2,13 @@
 // names with '/', calls on a read-only file system below the kernel's own check, I/O errors on one
 // file's chunks, a failing journal, metadata that outgrows its slot, a record larger than the
 // journal). Each gets a clear error, changes nothing, and the file system goes on serving.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
 
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <linux/falloc.h>
 
 #include <gtest/gtest.h>
@@ -61,7 +61,7 @@ class Hostile : public ::testing::Test {
     auto fs = Filesystem::open_store(std::move(wrapper), mo, &why);
     EXPECT_TRUE(fs) << why;
     if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
   // A file with `data`, fsynced; returns its inode.
@@ -137,12 +137,12 @@ TEST_F(Hostile, SizesAndOffsetsOutOfRangeChangeNothing) {
   struct stat st {};
   for (uint64_t size : {uint64_t{1} << 62, (uint64_t{1} << 62) + 1, uint64_t{INT64_MAX}}) {
     st.st_size = static_cast<off_t>(size);
-    EXPECT_EQ(err(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, h)), EFBIG) << size;
+    EXPECT_EQ(err(fs->setattr(ino, st, AttrChanges{.size = true}, h)), EFBIG) << size;
   }
   st.st_size = static_cast<off_t>((free0 + 100) * kChunk);
-  EXPECT_EQ(err(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, h)), ENOSPC);
+  EXPECT_EQ(err(fs->setattr(ino, st, AttrChanges{.size = true}, h)), ENOSPC);
   st.st_size = -1;
-  EXPECT_FALSE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, h));
+  EXPECT_FALSE(fs->setattr(ino, st, AttrChanges{.size = true}, h));
   const Bytes one = pattern(10, 3);
   for (uint64_t off : {uint64_t{1} << 62, (uint64_t{1} << 62) - 5, uint64_t{INT64_MAX} - 3, UINT64_MAX - 3}) {
     EXPECT_EQ(err(fs->write(h, off, one)), EFBIG) << off;
@@ -216,9 +216,9 @@ TEST_F(Hostile, ReadOnlyFileSystemRefusesEveryChangeWithErofs) {
   EXPECT_EQ(fs->rename(meta::ROOT_INO, "f", dir, "g", 0), errno_error(EROFS));
   struct stat st {};
   st.st_mode = 0600;
-  EXPECT_TRUE(erofs(fs->setattr(ino, st, FUSE_SET_ATTR_MODE, nullptr)));
+  EXPECT_TRUE(erofs(fs->setattr(ino, st, AttrChanges{.mode = true}, nullptr)));
   st.st_size = 10;
-  EXPECT_TRUE(erofs(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, nullptr)));
+  EXPECT_TRUE(erofs(fs->setattr(ino, st, AttrChanges{.size = true}, nullptr)));
   auto h = fs->open_file(ino).value();
   EXPECT_TRUE(erofs(fs->write(h, 0, pattern(10, 7))));
   EXPECT_EQ(fs->fallocate(h, 0, 0, 4 * kChunk), errno_error(EROFS));
@@ -327,7 +327,7 @@ TEST_F(Hostile, RemovalsStillWorkWhenTheMetadataIsFull) {
     auto f = fs->open_file(ino, true).value();
     struct stat st {};
     st.st_size = static_cast<off_t>(400 * kChunk);
-    EXPECT_EQ(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, f).error(), errno_error(ENOSPC));
+    EXPECT_EQ(fs->setattr(ino, st, AttrChanges{.size = true}, f).error(), errno_error(ENOSPC));
     fs->release_file(f);
     EXPECT_EQ(fs->getattr(ino).value().st.st_size, 0);
     EXPECT_EQ(fs->pool_stats().free_chunks, free_before);
@@ -336,7 +336,7 @@ TEST_F(Hostile, RemovalsStillWorkWhenTheMetadataIsFull) {
   for (int i = 0; i < 300; i++) {
     struct stat st {};
     st.st_mode = (i % 2 == 0) ? 0600 : 0644;
-    ASSERT_TRUE(fs->setattr(meta::ROOT_INO, st, FUSE_SET_ATTR_MODE, nullptr)) << i;
+    ASSERT_TRUE(fs->setattr(meta::ROOT_INO, st, AttrChanges{.mode = true}, nullptr)) << i;
   }
   const size_t removed = made.size() / 3;
   for (size_t i = 0; i < removed; i++) ASSERT_FALSE(fs->unlink(meta::ROOT_INO, made[i])) << made[i];
@@ -357,7 +357,7 @@ TEST_F(Hostile, ResizeRecordLargerThanTheJournalGoesIntoACheckpoint) {
     ino = make_file(*fs, "f", pattern(100, 13));
     struct stat st {};
     st.st_size = static_cast<off_t>(2400 * kChunk);
-    ASSERT_TRUE(fs->setattr(ino, st, FUSE_SET_ATTR_SIZE, nullptr));
+    ASSERT_TRUE(fs->setattr(ino, st, AttrChanges{.size = true}, nullptr));
     fault_->freeze();  // killed: no unmount checkpoint
   }
   expect_fsck_clean();

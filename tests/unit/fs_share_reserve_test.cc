@@ -2,10 +2,10 @@
 // size, however its chunks were shared (cp through copy_file_range, clones, snapshots); a share
 // that cannot get its reserve is refused and changes nothing; df counts the reserve as used; thin
 // vLUNs share without one; the reserve is rebuilt from the chunk maps at mount; fsck checks it.
+#include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fsck.h"
 
-#include <fuse_lowlevel.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 
@@ -37,7 +37,7 @@ class ShareReserveTest : public ::testing::Test {
     auto fs = Filesystem::open_store(store::make_region_store(*mem_, 0, kDevice, 512), o, &why);
     EXPECT_TRUE(fs) << why;
     if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(&why)) << why;
+    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
     return std::move(fs).value();
   }
 
@@ -72,7 +72,7 @@ class ShareReserveTest : public ::testing::Test {
     for (uint64_t n = 1;; ++n) {
       struct stat st {};
       st.st_size = static_cast<off_t>(n * kChunk);
-      auto r = fs.setattr(a.value().st.st_ino, st, FUSE_SET_ATTR_SIZE, f);
+      auto r = fs.setattr(a.value().st.st_ino, st, AttrChanges{.size = true}, f);
       if (!r) {
         EXPECT_EQ(r.error().value(), ENOSPC);
         break;
@@ -131,7 +131,7 @@ TEST_F(ShareReserveTest, ACopyThatCannotGetItsReserveGetsEnospcAndChangesNothing
   auto filler = open_named(*fs, "filler");
   struct stat st {};
   st.st_size = static_cast<off_t>(fs->getattr(filler->ino).value().st.st_size - (kFileChunks - 1) * kChunk);
-  ASSERT_TRUE(fs->setattr(filler->ino, st, FUSE_SET_ATTR_SIZE, filler));
+  ASSERT_TRUE(fs->setattr(filler->ino, st, AttrChanges{.size = true}, filler));
   fs->release_file(filler);
   const PoolStats before = fs->pool_stats();
   auto r = fs->copy_range(a, 0, b, 0, kFileChunks * kChunk);
@@ -172,7 +172,7 @@ TEST_F(ShareReserveTest, AShrinkOfASharedChunkReleasesItsReserve) {
   ASSERT_TRUE(fs->copy_range(a, 0, b, 0, kFileChunks * kChunk));
   struct stat st {};
   st.st_size = static_cast<off_t>(kChunk);
-  ASSERT_TRUE(fs->setattr(b->ino, st, FUSE_SET_ATTR_SIZE, b));
+  ASSERT_TRUE(fs->setattr(b->ino, st, AttrChanges{.size = true}, b));
   EXPECT_EQ(fs->pool_stats().reserved_chunks, 1u);
   EXPECT_EQ(fs->pool_stats().shared_chunks, 1u);
   fs->release_file(a);
@@ -206,7 +206,7 @@ TEST_F(ShareReserveTest, AThickCopyOfAThinFileReservesItsUnwrittenChunks) {
     auto f = fs->open_file(a_ino, true).value();
     struct stat st {};
     st.st_size = static_cast<off_t>(kFileChunks * kChunk);
-    ASSERT_TRUE(fs->setattr(a_ino, st, FUSE_SET_ATTR_SIZE, f));  // all four map the zero chunk
+    ASSERT_TRUE(fs->setattr(a_ino, st, AttrChanges{.size = true}, f));  // all four map the zero chunk
     ASSERT_TRUE(fs->write(f, 0, pattern(kChunk, 6)));             // one written
     fs->release_file(f);
     fs->shutdown();
@@ -356,7 +356,7 @@ TEST_F(ShareReserveTest, RandomSharingNeverCostsAThickWriteAndTheReserveMatchesT
     } else if (op == 2 && !f->read_only) {
       struct stat st {};
       st.st_size = static_cast<off_t>(pick(6 * kChunk));
-      (void)fs->setattr(f->ino, st, FUSE_SET_ATTR_SIZE, nullptr);
+      (void)fs->setattr(f->ino, st, AttrChanges{.size = true}, nullptr);
     } else if (op == 3 && other != name) {
       FileVlun* g = file_of(other);
       if (g && !g->read_only && size > 0) {

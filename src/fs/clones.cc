@@ -1,166 +1,15 @@
-// Copy-on-write sharing, thin vLUNs and clones (design decision 5). Sharing uses the hardware's
-// own mechanism: a shared chunk is mapped without the LXT W bit in every owner, the AFU answers
-// a WRITE with LXT_RW_PERM (0x15), and the filesystem gives the writer a private chunk and
-// retries. Thin vLUNs map unwritten chunks to the zero chunk the same way.
+// Clones: copy_file_range shares whole chunks (reference counted, mapped read-only in every owner;
+// copy_on_write.cc breaks the share at the first write), clone_file makes a file or a snapshot that
+// shares every chunk, set_thin changes an empty file's kind.
 #include "fs/filesystem.h"
-#include "fs/log.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "fs/log.h"
+#include "vlunfs/sislite.h"
 
 #include <algorithm>
-#include <cstring>
 #include <sstream>
 
 namespace vlunfs::fs {
-
-uint64_t Filesystem::zero_entry() const {
-  return sisl::make_lxt_entry(zero_aun_, lun_index_, sisl::LXT_PERM_READ, port_sel_);
-}
-
-bool Filesystem::maps_zero(uint64_t entry) const { return sisl::lxt_aun(entry) == zero_aun_; }
-
-bool Filesystem::note_trim(FileVlun* file, uint64_t chunk, uint64_t from, uint64_t to) {
-  std::lock_guard lock(file->trim_mu);
-  auto& ranges = file->trimmed[chunk];
-  // Merge [from, to) into the disjoint, sorted ranges.
-  auto it = ranges.upper_bound(from);
-  if (it != ranges.begin() && std::prev(it)->second >= from) --it;
-  while (it != ranges.end() && it->first <= to) {
-    from = std::min(from, it->first);
-    to = std::max(to, it->second);
-    it = ranges.erase(it);
-  }
-  ranges[from] = to;
-  file->has_trims = true;
-  if (ranges.size() == 1 && ranges.begin()->first == 0 && ranges.begin()->second >= geometry_.chunk_bytes()) {
-    file->trimmed.erase(chunk);
-    return true;
-  }
-  return false;
-}
-
-std::error_code Filesystem::write_blocks(FileVlun* file, uint64_t vlba, uint64_t nblocks, std::byte* buf,
-                                         std::shared_lock<std::shared_mutex>& shared,
-                                         std::unique_lock<std::shared_mutex>& exclusive) {
-  const uint32_t bs = geometry_.block_size;
-  if (file->has_trims) {
-    // Written chunks are no longer (partly) punched.
-    std::lock_guard lock(file->trim_mu);
-    const unsigned per_chunk = geometry_.chunk_shift;
-    for (uint64_t c = vlba >> per_chunk; c <= (vlba + nblocks - 1) >> per_chunk; ++c) file->trimmed.erase(c);
-    file->has_trims = !file->trimmed.empty();
-  }
-  for (;;) {
-    uint64_t fault = 0;
-    std::error_code ec = io(file, true, vlba, nblocks, buf, &fault);
-    if (ec != std::errc::resource_unavailable_try_again) return ec;
-    if (file->read_only) return errno_error(EROFS);
-    if (!exclusive.owns_lock()) {
-      // Breaking a share changes the file's map: no other I/O of the file may run meanwhile.
-      shared.unlock();
-      exclusive.lock();
-    }
-    if (auto e = make_writable(file, fault >> geometry_.chunk_shift)) return e;
-    // Blocks before the fault were written; carry on from it.
-    buf += (fault - vlba) * bs;
-    nblocks -= fault - vlba;
-    vlba = fault;
-  }
-}
-
-std::error_code Filesystem::make_writable(FileVlun* file, uint64_t index) {
-  auto* slot = static_cast<ContextSlot*>(file->ctx);
-  std::unique_lock lock(ns_mu_);
-  const meta::Inode* inode = meta_->ns().find(file->ino);
-  if (!inode || index >= inode->lxt.size()) return errno_error(EIO);
-  const uint64_t entry = inode->lxt[index];
-  if (entry & sisl::LXT_PERM_WRITE) return {};  // someone else already did it
-  const uint64_t aun = sisl::lxt_aun(entry);
-  uint64_t fresh = 0;
-  bool allocated = false, shared = false;
-  // The entry the write leaves behind, for the share reserve: a thick writer's break takes the
-  // chunk reserved for it, anyone else's must leave the reserve covered (share_reserve.h).
-  const ShareReserve::Change left{aun, false, file->thick_writable()};
-  const bool needs_chunk = maps_zero(entry) || driver_->chunk_references(*lun_, aun) > 1;
-  if (needs_chunk) {
-    const int64_t use = 1 + reserve_.preview({&left, 1}).reserved;
-    if (!reserve_.allows(driver_->lun_info(*lun_).free_chunks, use)) return errno_error(ENOSPC);
-  }
-  if (maps_zero(entry)) {
-    // A thin vLUN's first write to this chunk (or a thick copy's of a thin one): a new chunk, already zero.
-    auto a = driver_->alloc_chunk(*lun_);
-    if (!a) return a.error();
-    fresh = a.value();
-    allocated = true;
-  } else if (driver_->chunk_references(*lun_, aun) <= 1) {
-    fresh = aun;  // the last owner of a once-shared chunk: it may simply write again
-  } else {
-    auto a = driver_->alloc_chunk(*lun_);
-    if (!a) return a.error();
-    fresh = a.value();
-    allocated = shared = true;
-    if (auto ec = driver_->copy_chunk(*lun_, aun, fresh)) {
-      driver_->drop_chunk(*lun_, fresh, true);
-      log_error("inode %llu: copy of shared chunk %llu failed: %s", static_cast<unsigned long long>(file->ino),
-                static_cast<unsigned long long>(aun), ec.message().c_str());
-      return errno_error(EIO);
-    }
-  }
-  const uint64_t writable = sisl::make_lxt_entry(fresh, lun_index_, sisl::LXT_PERM_READ | sisl::LXT_PERM_WRITE, port_sel_);
-  if (auto ec = driver_->remap_lxt(*lun_, slot->cookie, file->rsrc_handle, index, {&writable, 1})) {
-    if (allocated) driver_->drop_chunk(*lun_, fresh, true);
-    return ec;
-  }
-  meta::MapRecord rec;
-  rec.ino = file->ino;
-  rec.first_index = static_cast<uint32_t>(index);
-  rec.entries = {writable};
-  rec.time_ns = inode->mtime_ns;
-  auto seq = commit(rec);
-  if (!seq) {
-    (void)driver_->remap_lxt(*lun_, slot->cookie, file->rsrc_handle, index, {&entry, 1});
-    if (allocated) driver_->drop_chunk(*lun_, fresh, true);
-    return seq.error();
-  }
-  if (shared) driver_->drop_chunk(*lun_, aun, false);  // the other owners keep it
-  if (needs_chunk) reserve_.apply({&left, 1});
-  lock.unlock();
-  return durable(seq.value());
-}
-
-std::error_code Filesystem::punch_chunks(FileVlun* file, uint64_t first, uint64_t count) {
-  auto* slot = static_cast<ContextSlot*>(file->ctx);
-  std::unique_lock lock(ns_mu_);
-  const meta::Inode* inode = meta_->ns().find(file->ino);
-  if (!inode || first + count > inode->lxt.size()) return errno_error(EIO);
-  std::vector<uint64_t> old(inode->lxt.begin() + static_cast<std::ptrdiff_t>(first),
-                            inode->lxt.begin() + static_cast<std::ptrdiff_t>(first + count));
-  std::vector<uint64_t> zeros(count, zero_entry());
-  if (auto ec = driver_->remap_lxt(*lun_, slot->cookie, file->rsrc_handle, first, zeros)) return ec;
-  meta::MapRecord rec;
-  rec.ino = file->ino;
-  rec.first_index = static_cast<uint32_t>(first);
-  rec.entries = zeros;
-  rec.time_ns = now_ns();
-  auto seq = commit(rec);
-  if (!seq) {
-    (void)driver_->remap_lxt(*lun_, slot->cookie, file->rsrc_handle, first, old);
-    return seq.error();
-  }
-  std::vector<ShareReserve::Change> changes;
-  for (uint64_t e : old) {
-    if (!maps_zero(e)) driver_->drop_chunk(*lun_, sisl::lxt_aun(e), true);
-    changes.push_back({sisl::lxt_aun(e), false, file->thick_writable()});
-    changes.push_back({zero_aun_, true, file->thick_writable()});
-  }
-  reserve_.apply(changes);
-  lock.unlock();
-  return durable(seq.value());
-}
-
-// ---------------------------------------------------------------------------------------------
-// copy_file_range and clones
 
 Result<size_t> Filesystem::copy_bytes(FileVlun* src, uint64_t off_in, FileVlun* dst, uint64_t off_out,
                                       uint64_t length) {
@@ -183,8 +32,6 @@ Result<size_t> Filesystem::copy_bytes(FileVlun* src, uint64_t off_in, FileVlun* 
 // exclusively by the caller. Returns the journal sequence to wait for.
 Result<uint64_t> Filesystem::share_chunks_locked(FileVlun* src, uint64_t src_index, FileVlun* dst,
                                                  uint64_t dst_index, uint64_t count, uint64_t dst_new_size) {
-  auto* src_slot = static_cast<ContextSlot*>(src->ctx);
-  auto* dst_slot = static_cast<ContextSlot*>(dst->ctx);
   std::unique_lock lock(ns_mu_);
   meta::Namespace& ns = meta_->ns();
   const meta::Inode* s_inode = ns.find(src->ino);
@@ -198,14 +45,14 @@ Result<uint64_t> Filesystem::share_chunks_locked(FileVlun* src, uint64_t src_ind
   uint64_t n = 0;
   for (; n < count; ++n) {
     if (maps_zero(src_old[n])) continue;
-    if (!driver_->share_chunk(*lun_, sisl::lxt_aun(src_old[n]))) break;
+    if (!lun_->share_chunk(sisl::lxt_aun(src_old[n]))) break;
   }
   if (n == 0) return uint64_t{0};
   std::vector<uint64_t> shared(n);
   for (uint64_t i = 0; i < n; ++i) shared[i] = src_old[i] & ~sisl::LXT_PERM_WRITE;
   auto undo_refs = [&] {
     for (uint64_t i = 0; i < n; ++i) {
-      if (!maps_zero(src_old[i])) driver_->drop_chunk(*lun_, sisl::lxt_aun(src_old[i]), false);
+      if (!maps_zero(src_old[i])) lun_->drop_chunk(sisl::lxt_aun(src_old[i]), false);
     }
   };
   const uint64_t d_count = d_inode->lxt.size();
@@ -221,24 +68,24 @@ Result<uint64_t> Filesystem::share_chunks_locked(FileVlun* src, uint64_t src_ind
   }
   for (uint64_t e : dst_old) changes.push_back({sisl::lxt_aun(e), false, dst->thick_writable()});
   const ShareReserve::Effect effect = reserve_.preview(changes);
-  if (!reserve_.allows(driver_->lun_info(*lun_).free_chunks, effect.reserved - static_cast<int64_t>(effect.freed))) {
+  if (!reserve_.allows(lun_->free_chunks(), effect.reserved - static_cast<int64_t>(effect.freed))) {
     undo_refs();
     return errno_error(ENOSPC);
   }
   // The source loses W first, with a heavyweight SYNC: no write to it is still in flight when
   // the destination starts to see the same chunks.
-  if (auto ec = driver_->remap_lxt(*lun_, src_slot->cookie, src->rsrc_handle, src_index, shared)) {
+  if (auto ec = src->vlun->remap(src_index, shared)) {
     undo_refs();
     return ec;
   }
   std::error_code ec;
-  if (overlap > 0) ec = driver_->remap_lxt(*lun_, dst_slot->cookie, dst->rsrc_handle, dst_index, {shared.data(), overlap});
+  if (overlap > 0) ec = dst->vlun->remap(dst_index, {shared.data(), overlap});
   if (!ec && n > overlap) {
-    ec = driver_->extend_lxt(*lun_, dst_slot->cookie, dst->rsrc_handle, {shared.data() + overlap, n - overlap});
+    ec = dst->vlun->extend({shared.data() + overlap, n - overlap});
   }
   if (ec) {
-    if (overlap > 0) (void)driver_->remap_lxt(*lun_, dst_slot->cookie, dst->rsrc_handle, dst_index, dst_old);
-    (void)driver_->remap_lxt(*lun_, src_slot->cookie, src->rsrc_handle, src_index, src_old);
+    if (overlap > 0) (void)dst->vlun->remap(dst_index, dst_old);
+    (void)src->vlun->remap(src_index, src_old);
     undo_refs();
     return ec;
   }
@@ -262,7 +109,7 @@ Result<uint64_t> Filesystem::share_chunks_locked(FileVlun* src, uint64_t src_ind
     return (!s1 ? s1 : s2).error();
   }
   for (uint64_t e : dst_old) {
-    if (!maps_zero(e)) driver_->drop_chunk(*lun_, sisl::lxt_aun(e), true);
+    if (!maps_zero(e)) lun_->drop_chunk(sisl::lxt_aun(e), true);
   }
   reserve_.apply(changes);
   dst->chunks = dst_rec.lxt_count;
@@ -459,44 +306,6 @@ std::error_code Filesystem::set_thin(const std::string& path, bool thin) {
   vluns_.at(ino.value())->thin = thin;
   lock.unlock();
   return durable(seq.value());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Fork-safe contexts (spec §6, pitfall 21)
-
-std::error_code Filesystem::adopt_parent_contexts(std::string* why) {
-  std::unique_lock lock(ns_mu_);
-  const pid_t parent = getppid();
-  for (auto& slot : contexts_) {
-    dk_cxlflash_attach a{};
-    a.hdr.flags = options_.read_only ? O_RDONLY : O_RDWR;
-    if (auto ec = driver_->attach(*lun_, a)) {
-      *why = "the daemon could not attach its own AFU context: " + ec.message();
-      return ec;
-    }
-    dk_cxlflash_clone c{};
-    c.context_id_src = slot->cookie;
-    c.context_id_dst = a.context_id;
-    c.adap_fd_src = static_cast<uint64_t>(slot->adap_fd);
-    if (auto ec = driver_->vlun_clone(*lun_, c)) {
-      *why = "VLUN_CLONE of the parent's context failed: " + ec.message();
-      return ec;
-    }
-    // The child closes its inherited copy of the parent's adapter fd (APP_CLOSE_ADAP_FD).
-    if (slot->adap_fd >= 0) close(slot->adap_fd);
-    slot->cookie = a.context_id;
-    slot->adap_fd = static_cast<int>(a.adap_fd);
-    slot->ctxid = static_cast<uint16_t>(a.context_id & 0xFFFF);
-    slot->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), 256);
-  }
-  // Same handle numbers in the child (spec §6); the write-same wish is not cloned.
-  for (auto& [ino, file] : vluns_) {
-    auto* slot = static_cast<ContextSlot*>(file->ctx);
-    (void)driver_->set_write_same(*lun_, slot->cookie, file->rsrc_handle, true);
-  }
-  driver_->process_exited(parent);
-  log_info("cloned %zu AFU context(s) from the parent process %d", contexts_.size(), static_cast<int>(parent));
-  return {};
 }
 
 }  // namespace vlunfs::fs
