@@ -58,6 +58,7 @@ expect_fail "already holds a vlunfs" "$MKFS" "$dev"
 log "mount it; write through the vLUN layer"
 mount_fs "$dev" "$mnt"
 grep -F " $mnt " /proc/mounts | grep -qF "$dev" || fail "/proc/mounts does not name $dev"
+expect_fail "is in use: mounted on $mnt (fuse.vlunfs)" "$MKFS" --force "$dev"
 dd if=/dev/urandom of="$WORK/data" bs=1M count=300 status=none
 truncate -s 600M "$mnt/vol"
 # 300 MiB in 1 MiB writes crosses 8 MiB write-behind windows and a 256 MiB chunk boundary.
