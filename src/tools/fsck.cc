@@ -59,7 +59,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
   // counts, '..', next_ino, orphans the next mount frees anyway); a repair that removes or adds a
   // name is left to -y, as e2fsck -p leaves such problems to a manual run.
   const bool repair = mode != Repair::kNone;
-  const bool rename = mode == Repair::kAll;
+  const bool change_names = mode == Repair::kAll;
   r.chunks_total = g.data_chunks();
   auto error = [&](std::string what) { r.errors.push_back(std::move(what)); };
   auto fixed = [&](std::string what) { r.repairs.push_back(std::move(what)); };
@@ -73,7 +73,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
   };
   // A defect that only -y repairs (it changes a name): with preen, an error that says so.
   auto naming_defect = [&](const std::string& what, const std::string& fix) {
-    if (rename) {
+    if (change_names) {
       fixed(what + ": " + fix);
     } else {
       error(what + (repair ? " (not repaired when preening: fsck -y " + fix + ")" : ""));
@@ -129,7 +129,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
         const std::string what = "directory " + ino_str(ino) + ": entry '" + name + "' names " +
                                  (c ? std::string("the root") : "missing " + ino_str(child));
         naming_defect(what, "removes the entry");
-        if (rename) {
+        if (change_names) {
           it = inode.entries.erase(it);
           continue;
         }
@@ -153,7 +153,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
     if (type_of(inode) != S_IFDIR && inode.nlink > 0 && !names.count(ino)) lost.push_back(ino);
   }
   if (!lost.empty()) {
-    if (!rename) {
+    if (!change_names) {
       for (uint64_t ino : lost) {
         error(ino_str(ino) + ": link count " + std::to_string(ns.find(ino)->nlink) +
               " but no directory names it (fsck -y links it into /lost+found)");

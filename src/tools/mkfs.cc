@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
   if (!block_device) {
     if (exists && size && static_cast<uint64_t>(st.st_size) != *size) {
       // Resized only if no mount holds it (the lock goes with the probe; the store takes it again).
-      if (auto in_use = store::open_file_store(path, fo); !in_use) {
+      // Any other refusal of the probe (a size that is no multiple of a block) the resize cures.
+      if (auto in_use = store::open_file_store(path, fo); !in_use && in_use.error().value() == EBUSY) {
         std::fprintf(stderr, "mkfs.vlunfs: %s\n", open_failure(path, in_use.error(), false).c_str());
         return 1;
       }

@@ -59,15 +59,21 @@ std::string device_users(const std::string& path) {
   std::ifstream mountinfo("/proc/self/mountinfo");
   for (std::string line; std::getline(mountinfo, line);) {
     std::istringstream fields(line);
-    std::string id, parent, number, root, mountpoint, word, type;
+    std::string id, parent, number, root, mountpoint, word, type, source;
     fields >> id >> parent >> number >> root >> mountpoint;
     while (fields >> word && word != "-") {
     }
-    fields >> type;
+    fields >> type >> source;
     for (const auto& [dev, name] : devices) {
       if (dev != number) continue;
       const bool partition = &dev != &devices.front().first;
       users.push_back(std::string(partition ? name + " is " : "") + "mounted on " + unescape(mountpoint) + " (" + type + ")");
+    }
+    // A FUSE mount (vlunfs among them) has a device number of its own; its source names the device.
+    struct stat source_st;
+    if (number.rfind("0:", 0) == 0 && ::stat(unescape(source).c_str(), &source_st) == 0 &&
+        S_ISBLK(source_st.st_mode) && source_st.st_rdev == st.st_rdev) {
+      users.push_back("mounted on " + unescape(mountpoint) + " (" + type + ")");
     }
   }
   std::error_code ec;

@@ -12,8 +12,8 @@
 namespace vlunfs::tools {
 
 // Who keeps the block device at `path` busy, in words for a message: its mounts (from
-// /proc/self/mountinfo, matched by device number, its partitions' included: "mounted on /mnt
-// (ext4)") and its holders (/sys/class/block/NAME/holders: "held by dm-0"). Empty if none is found
+// /proc/self/mountinfo, matched by device number, its partitions' included, or for a FUSE mount by
+// its source: "mounted on /mnt (ext4)") and its holders (/sys/class/block/NAME/holders: "held by dm-0"). Empty if none is found
 // (another process holds it open exclusively).
 std::string device_users(const std::string& path);
 

@@ -67,6 +67,8 @@ log "512-byte blocks: the vLUN life cycle works the same"
 "$MKFS" --size 4G --block-size 512 "$WORK/b512.img" >/dev/null
 mnt=$WORK/mnt
 mount_fs "$WORK/b512.img" "$mnt"
+expect_fail "it is mounted" "$MKFS" --force --size 8G "$WORK/b512.img"
+expect_eq "$(stat -c %s "$WORK/b512.img")" $((4 << 30)) "size of a mounted image after a refused mkfs --size"
 dd if=/dev/urandom of="$WORK/data" bs=1000 count=3000 status=none
 cp "$WORK/data" "$mnt/f"
 truncate -s 100M "$mnt/g"
