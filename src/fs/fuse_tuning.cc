@@ -2,9 +2,10 @@
 
 #include "fs/fuse_tuning.h"
 
+#include "vlunfs/mount_table.h"
+
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 namespace vlunfs::fs {
@@ -33,30 +34,10 @@ void apply_open(const FuseTuning& tuning, fuse_file_info* fi) {
   fi->noflush = 1;
 }
 
-namespace {
-
-// /proc/self/mountinfo writes a space, tab, newline or backslash in a path as a backslash and three
-// octal digits (\040 for a space); this undoes that.
-std::string unescape_mountinfo(const std::string& field) {
-  auto octal = [&](size_t i) { return i < field.size() && field[i] >= '0' && field[i] <= '7'; };
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += field[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 // The bdi (/sys/class/bdi/MAJOR:MINOR) is found through /proc/self/mountinfo, since a stat() of
 // the mountpoint would wait on the daemon that calls this. The last line for the mountpoint is
-// the newest mount there, ours; paths are compared unescaped, so a mountpoint with a space in
-// its name is found too.
+// the newest mount there, ours; paths are compared unescaped (store/mount_table.h), so a
+// mountpoint with a space in its name is found too.
 // - read_ahead_kb: a FUSE mount starts at the default 128 KiB, and INIT's reply only lowers it
 //   (the kernel keeps the smaller of the bdi's value and max_readahead), so sequential reads came
 //   as 128 KiB requests. Raised here before INIT is answered, INIT then caps it at max_readahead:
@@ -65,16 +46,9 @@ std::string unescape_mountinfo(const std::string& field) {
 // - with the writeback cache, FUSE's strict 1% dirty-page limit (the kernel may not trust its
 //   daemon) stalls writers long before the page cache is full; max_ratio 100, no strict_limit.
 bool tune_bdi(const char* mountpoint, bool writeback_cache) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line, dev;
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, this_dev, root, point;
-    fields >> id >> parent >> this_dev >> root >> point;
-    if (unescape_mountinfo(point) == mountpoint) dev = this_dev;
-  }
-  if (dev.empty()) return false;
-  const std::string bdi = "/sys/class/bdi/" + dev + "/";
+  const auto mount = store::newest_mount_at(store::read_mount_table(), mountpoint);
+  if (!mount) return false;
+  const std::string bdi = "/sys/class/bdi/" + mount->device_number + "/";
   bool ok = static_cast<bool>(std::ofstream(bdi + "read_ahead_kb") << "4096\n");
   if (writeback_cache) {
     ok = static_cast<bool>(std::ofstream(bdi + "strict_limit") << "0\n") && ok;

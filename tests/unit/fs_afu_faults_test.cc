@@ -1,5 +1,6 @@
 // The filesystem over a simulated AFU whose faults the test injects through the backend it passes
 // to Filesystem::start: AFU SYNCs that fail during a resize, a write the AFU fails, every link down.
+#include "fs_rig.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fault_injecting_store.h"
@@ -13,29 +14,17 @@
 namespace vlunfs::fs {
 namespace {
 
+using test_rig::pattern;
+
 constexpr uint64_t kDevice = 256ull << 20;
 constexpr unsigned kChunkShift = 4;  // 64 KiB chunks: beyond the hardware, for fast tests
 constexpr uint64_t kChunk = 4096ull << kChunkShift;
-
-std::vector<std::byte> pattern(size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<std::byte>(rng());
-  return v;
-}
 
 uint64_t ino_of(const Result<Attr>& a) { return a.value().st.st_ino; }
 
 class FsAfuFaultTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    mem_ = store::make_memory_store(kDevice);
-    meta::FormatOptions fo;
-    fo.chunk_shift = kChunkShift;
-    fo.journal_bytes = 1 << 20;
-    fo.checkpoint_bytes = 1 << 20;
-    ASSERT_TRUE(meta::format(*mem_, fo));
-  }
+  void SetUp() override { mem_ = test_rig::formatted_memory_device(kDevice, kChunkShift); }
 
   // Mounts with the simulator as the AFU backend, serving the data region through data_faults_
   // so that the test can fail the LUN's own I/O; sim_ is the simulator, for AFU faults.

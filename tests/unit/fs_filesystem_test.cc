@@ -1,4 +1,5 @@
 // The filesystem's operations over memory and fault-injecting stores: no FUSE, no root.
+#include "fs_rig.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fault_injecting_store.h"
@@ -18,6 +19,8 @@
 namespace vlunfs::fs {
 namespace {
 
+using test_rig::pattern;
+
 constexpr uint64_t kDevice = 256ull << 20;
 constexpr unsigned kChunkShift = 4;  // 64 KiB chunks: beyond the hardware, for fast tests
 constexpr uint64_t kChunk = 4096ull << kChunkShift;
@@ -25,14 +28,7 @@ constexpr uint64_t kChunk = 4096ull << kChunkShift;
 // A formatted device that outlives the filesystems opened over it.
 class FsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    mem_ = store::make_memory_store(kDevice);
-    meta::FormatOptions fo;
-    fo.chunk_shift = kChunkShift;
-    fo.journal_bytes = 1 << 20;
-    fo.checkpoint_bytes = 1 << 20;
-    ASSERT_TRUE(meta::format(*mem_, fo));
-  }
+  void SetUp() override { mem_ = test_rig::formatted_memory_device(kDevice, kChunkShift); }
 
   // Opens a filesystem over the device (through a fault-injecting store kept in fault_).
   std::unique_ptr<Filesystem> mount() {
@@ -52,12 +48,6 @@ class FsTest : public ::testing::Test {
     return m.value()->ns();
   }
 
-  static std::vector<std::byte> pattern(size_t n, unsigned seed) {
-    std::vector<std::byte> v(n);
-    std::mt19937 rng(seed);
-    for (auto& b : v) b = static_cast<std::byte>(rng());
-    return v;
-  }
 
   std::unique_ptr<store::BlockStore> mem_;
   store::FaultInjectingStore* fault_ = nullptr;

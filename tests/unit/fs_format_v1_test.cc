@@ -2,6 +2,7 @@
 // fsck, and the first read-write mount rewrites them as version 2. The v1 image is written here
 // by an encoder of its own that follows the version 1 layout (docs/format.md, "Versions"), not
 // by the code under test.
+#include "fs_rig.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "meta/checkpoint.h"
@@ -67,22 +68,10 @@ std::vector<std::byte> encode_v1_checkpoint(const meta::Namespace& ns, uint64_t 
 
 class FormatV1Test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    mem_ = store::make_memory_store(kDevice);
-    meta::FormatOptions fo;
-    fo.chunk_shift = kChunkShift;
-    fo.journal_bytes = 1 << 20;
-    fo.checkpoint_bytes = 1 << 20;
-    ASSERT_TRUE(meta::format(*mem_, fo));
-  }
+  void SetUp() override { mem_ = test_rig::formatted_memory_device(kDevice, kChunkShift); }
 
   std::unique_ptr<Filesystem> mount() {
-    std::string why;
-    auto fs = Filesystem::open_store(store::make_region_store(*mem_, 0, kDevice, 512), {}, &why);
-    EXPECT_TRUE(fs) << why;
-    if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
-    return std::move(fs).value();
+    return test_rig::mount_on_simulator(*mem_);
   }
 
   // Rewrites both superblock copies and their checkpoints in the version 1 encoding; `change`

@@ -2,6 +2,7 @@
 // size, however its chunks were shared (cp through copy_file_range, clones, snapshots); a share
 // that cannot get its reserve is refused and changes nothing; df counts the reserve as used; thin
 // vLUNs share without one; the reserve is rebuilt from the chunk maps at mount; fsck checks it.
+#include "fs_rig.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "vlunfs/fsck.h"
@@ -14,6 +15,8 @@
 namespace vlunfs::fs {
 namespace {
 
+using test_rig::pattern;
+
 constexpr uint64_t kDevice = 16ull << 20;  // a small pool, quick to fill
 constexpr unsigned kChunkShift = 4;        // 64 KiB chunks: beyond the hardware, for fast tests
 constexpr uint64_t kChunk = 4096ull << kChunkShift;
@@ -21,32 +24,14 @@ constexpr uint64_t kFileChunks = 4;
 
 class ShareReserveTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    mem_ = store::make_memory_store(kDevice);
-    meta::FormatOptions fo;
-    fo.chunk_shift = kChunkShift;
-    fo.journal_bytes = 1 << 20;
-    fo.checkpoint_bytes = 1 << 20;
-    ASSERT_TRUE(meta::format(*mem_, fo));
-  }
+  void SetUp() override { mem_ = test_rig::formatted_memory_device(kDevice, kChunkShift); }
 
   std::unique_ptr<Filesystem> mount(bool thin = false) {
-    std::string why;
     MountOptions o;
     o.thin = thin;
-    auto fs = Filesystem::open_store(store::make_region_store(*mem_, 0, kDevice, 512), o, &why);
-    EXPECT_TRUE(fs) << why;
-    if (!fs) return nullptr;
-    EXPECT_FALSE(fs.value()->start(client::simulated_afu(), &why)) << why;
-    return std::move(fs).value();
+    return test_rig::mount_on_simulator(*mem_, o);
   }
 
-  static std::vector<std::byte> pattern(size_t n, unsigned seed) {
-    std::vector<std::byte> v(n);
-    std::mt19937 rng(seed);
-    for (auto& b : v) b = static_cast<std::byte>(rng());
-    return v;
-  }
 
   // A file of `chunks` chunks written with pattern(seed), open for writing.
   FileVlun* make_file(Filesystem& fs, const std::string& name, uint64_t chunks, unsigned seed) {
