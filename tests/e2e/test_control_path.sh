@@ -46,12 +46,23 @@ out=$(unshare -n "$VLUNCTL" ls "$mnt")
 listed "$out" /vol.snap || fail "vlunctl ls in a new network namespace: '$out'"
 
 log "a mount stacked on the same directory: vlunctl acts on the top one"
+# vlunfs refuses to mount on a directory that already holds a vlunfs mount, so the second one is
+# stacked as a bind mount of a mount made elsewhere: the abstract socket's name, the mountpoint,
+# still named the hidden daemon.
 make_image "$WORK/top.img" 4G
-dev_before=$(stat -c %d "$mnt")
-"$VLUNFS" -f "$WORK/top.img" "$mnt" 2>>"$WORK/daemon.log" &
+mkdir -p "$WORK/top"
+"$VLUNFS" -f "$WORK/top.img" "$WORK/top" 2>>"$WORK/daemon.log" &
 top_pid=$!
 DAEMON_PIDS+=("$top_pid")
-for _ in $(seq 100); do [ "$(stat -c %d "$mnt")" != "$dev_before" ] && break; sleep 0.05; done
+dev_top=
+for _ in $(seq 100); do
+  dev_top=$(awk -v m="$WORK/top" '$5 == m {print $3}' /proc/self/mountinfo)
+  [ -n "$dev_top" ] && break
+  sleep 0.05
+done
+[ -n "$dev_top" ] || fail "the second vlunfs did not mount"
+dev_before=$(stat -c %d "$mnt")
+mount --bind "$WORK/top" "$mnt" || fail "bind mount of the second vlunfs over the first"
 [ "$(stat -c %d "$mnt")" != "$dev_before" ] || fail "the stacked mount did not appear"
 truncate -s 1M "$mnt/top-only"
 out=$("$VLUNCTL" ls "$mnt")
@@ -59,9 +70,10 @@ listed "$out" /top-only || fail "vlunctl ls on the stacked mount misses /top-onl
 ! listed "$out" /vol || fail "vlunctl ls on the stacked mount shows the hidden mount's /vol"
 "$VLUNCTL" clone "$mnt/top-only" "$mnt/top-clone" >/dev/null || fail "clone on the stacked mount"
 [ -f "$mnt/top-clone" ] || fail "the clone is not on the top mount"
-umount "$mnt" || fail "umount of the top mount"
-wait "$top_pid" 2>/dev/null || true
+umount "$mnt" || fail "umount of the bind mount on top"
 [ -f "$mnt/vol" ] || fail "the first mount is back on top"
+umount "$WORK/top" || fail "umount of the second vlunfs"
+wait "$top_pid" 2>/dev/null || true
 [ ! -e "$mnt/top-clone" ] || fail "the clone went to the hidden mount"
 
 log "the daemon checks the caller"

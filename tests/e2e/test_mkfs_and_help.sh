@@ -101,7 +101,12 @@ run "$VLUNCTL" fsck --bogus "$img"; expect_eq "$rc" 16 "vlunctl fsck --bogus"
 run "$BUILD/fsck.vlunfs" --version; expect_eq "$rc" 0 "fsck.vlunfs --version"
 
 log "cmake --install puts fsck.vlunfs into sbin, beside mkfs.vlunfs"
-cmake --install "$BUILD" --prefix "$WORK/prefix" >/dev/null
+# Staged (DESTDIR): the mount helpers go to /sbin whatever the prefix, and this machine's /sbin is
+# not the test's to change.
+DESTDIR="$WORK/stage" cmake --install "$BUILD" --prefix /usr/local >/dev/null
 for p in fsck.vlunfs mkfs.vlunfs vlunctl; do
-  [ -x "$WORK/prefix/sbin/$p" ] || fail "$p is not installed in sbin: $(ls "$WORK/prefix"/*)"
+  [ -x "$WORK/stage/usr/local/sbin/$p" ] || fail "$p is not installed in sbin: $(ls "$WORK/stage/usr/local"/*)"
+done
+for h in mount.vlunfs mount.fuse.vlunfs umount.fuse.vlunfs; do
+  [ -x "$WORK/stage/sbin/$h" ] || fail "$h is not installed in /sbin, where util-linux looks"
 done

@@ -115,3 +115,21 @@ expect_fail "use 'vlunctl info $mnt'" "$VLUNCTL" info "$img"
 [ $((SECONDS - begin)) -le 2 ] || fail "refusing a mounted image took $((SECONDS - begin)) s"
 umount "$mnt"
 fsck_clean "$img"
+
+log "umount of a vlunfs mount bound over another returns at once; both daemons go on serving"
+# $mnt's daemon recorded $mnt in utab, so umount runs the helper for whatever is on top there.
+"$VLUNFS" "$img" "$mnt" 2>>"$WORK/daemon.log"
+echo first > "$mnt/which"
+make_image "$WORK/top.img" 1G --chunk-shift 4
+mkdir -p "$WORK/top"
+"$VLUNFS" "$WORK/top.img" "$WORK/top" 2>>"$WORK/daemon.log"
+mount --bind "$WORK/top" "$mnt"
+begin=$SECONDS
+VLUNFS_UMOUNT_WAIT=5 umount "$mnt" || fail "umount of the bind mount (the helper waited for a daemon that still serves $WORK/top)"
+[ $((SECONDS - begin)) -le 2 ] || fail "umount of the bind mount took $((SECONDS - begin)) s"
+expect_eq "$(cat "$mnt/which")" first "the mount under the bind, after the bind's umount"
+mountpoint -q "$WORK/top" || fail "the bound vlunfs is gone with its bind"
+umount "$mnt"
+umount "$WORK/top"
+fsck_clean "$img"
+fsck_clean "$WORK/top.img"
