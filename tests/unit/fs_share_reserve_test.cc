@@ -319,7 +319,9 @@ TEST_F(ShareReserveTest, RandomSharingNeverCostsAThickWriteAndTheReserveMatchesT
   for (int step = 0; step < 400; ++step) {
     // The pool is full for half of the run.
     if (step % 40 == 10) fill_pool(*fs, "hog");
-    if (step % 40 == 30) ASSERT_FALSE(fs->unlink(meta::ROOT_INO, "hog"));
+    if (step % 40 == 30) {
+      ASSERT_FALSE(fs->unlink(meta::ROOT_INO, "hog"));
+    }
     const std::string& name = names[pick(names.size())];
     const std::string& other = names[pick(names.size())];
     FileVlun* f = file_of(name);
