@@ -38,10 +38,13 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
   const uint64_t end = offset + len;
   const uint32_t bs = geometry_.block_size;
 
-  // A write past the end changes the size: it runs alone on the file.
+  // A write past the end changes the size: it runs alone on the file. So does a write of partial
+  // blocks: its read-modify-write must not upgrade io_mu to break a share while it holds rmw_mu,
+  // since a write holding io_mu shared may be waiting for rmw_mu (a deadlock TSan found).
+  const bool aligned = offset % bs == 0 && len % bs == 0;
   std::shared_lock shared(file->io_mu, std::defer_lock);
   std::unique_lock exclusive(file->io_mu, std::defer_lock);
-  if (end > file->size.load()) {
+  if (end > file->size.load() || !aligned) {
     exclusive.lock();
   } else {
     shared.lock();
@@ -67,7 +70,6 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
 
   const uint64_t first = offset / bs;
   const uint64_t last = (end + bs - 1) / bs;
-  const bool aligned = offset % bs == 0 && len % bs == 0;
   if (aligned && reinterpret_cast<uintptr_t>(data.data()) % 16 == 0) {
     // Zero copy: the AFU reads straight from the request buffer.
     if (auto ec = write_blocks(file, first, last - first, const_cast<std::byte*>(data.data()), shared, exclusive)) {
