@@ -3,7 +3,9 @@
 #   1. the normal build: unit tests and end-to-end tests (real FUSE mounts, real tools);
 #   2. ThreadSanitizer build: the unit tests (the concurrency tests among them);
 #   3. AddressSanitizer + UBSan build: the unit tests and the end-to-end tests (daemons, tools and
-#      test helpers all built with the sanitizers; any report from any of them fails the run).
+#      test helpers all built with the sanitizers; any report from any of them fails the run),
+#      except those labelled `slow` (bulk I/O for minutes), which ran once in step 1, and with
+#      fewer unmount cycles than step 1 runs.
 # Run as root on Debian 12: sudo scripts/test.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +30,7 @@ reports=$(mktemp -d /tmp/vlunfs-sanitizer-reports.XXXXXX)
 failed=0
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:log_path=$reports/asan \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan \
-  ctest --output-on-failure -L 'unit|e2e' --timeout 900) || failed=1
+  VLUNFS_UNMOUNT_CYCLES=20 ctest --output-on-failure -L 'unit|e2e' -LE slow --timeout 900) || failed=1
 if compgen -G "$reports/*" >/dev/null; then
   cat "$reports"/* >&2
   echo "sanitizer reports above (from $reports)" >&2
