@@ -150,7 +150,9 @@ uint64_t LunClient::lxt_entry(uint64_t aun, bool writable) const {
 
 bool LunClient::maps_zero(uint64_t entry) const { return sisl::lxt_aun(entry) == zero_aun_; }
 
-std::error_code LunClient::synchronize_cache() { return driver_->synchronize_cache(*lun_); }
+std::error_code LunClient::synchronize_cache() { return sync_group_.flush(); }
+
+std::error_code LunClient::issue_synchronize_cache() { return driver_->synchronize_cache(*lun_); }
 
 uint64_t LunClient::total_chunks() const { return driver_->lun_info(*lun_).total_chunks - 1; }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "client/backend.h"
+#include "client/flush_group.h"
 #include "vlunfs/afu.h"
 #include "vlunfs/error.h"
 
@@ -88,8 +89,9 @@ class LunClient {
   uint64_t zero_aun() const { return zero_aun_; }  // the data area's last chunk, always zero
   bool maps_zero(uint64_t entry) const;
 
-  // SYNCHRONIZE CACHE(16) on the physical LUN.
+  // SYNCHRONIZE CACHE(16) on the physical LUN; concurrent callers share one (FlushGroup).
   std::error_code synchronize_cache();
+  uint64_t cache_syncs_issued() const { return sync_group_.flushes_issued(); }
   // Chunks anyone can be given (the zero chunk is not one of them), and those free now.
   uint64_t total_chunks() const;
   uint64_t free_chunks() const;
@@ -110,6 +112,7 @@ class LunClient {
   Result<std::unique_ptr<Vlun>> checkout(uint64_t label, const std::span<const uint64_t>* persisted);
   Result<ContextSlot*> slot_with_room_locked();
   void log(const std::string& message) const;
+  std::error_code issue_synchronize_cache();  // one SYNCHRONIZE CACHE(16), not grouped
 
   LunOptions options_;
   unsigned max_handles_per_context_ = 0;
@@ -118,6 +121,7 @@ class LunClient {
   vlun::Lun* lun_ = nullptr;
   bool pinned_ = false;
   uint64_t zero_aun_ = 0;
+  FlushGroup sync_group_{[this] { return issue_synchronize_cache(); }};
   unsigned lun_index_ = 0;
   unsigned port_sel_ = 0;
 

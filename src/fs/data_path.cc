@@ -97,20 +97,37 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
   return static_cast<size_t>(len);
 }
 
-std::error_code Filesystem::fsync(FileVlun* file, bool /*datasync*/) {
+std::error_code Filesystem::fsync(FileVlun* file, bool datasync) {
   if (options_.read_only) return {};
-  uint64_t seq = 0;
+  // fdatasync keeps the data and what reading it back needs: the size, not the mtime (POSIX
+  // fdatasync, "synchronized I/O data integrity"). After writes inside the journaled size it
+  // needs no journal record, only the device flush below.
+  bool wrote_inside_size = false;
   if (file->size_dirty) {
-    std::unique_lock io(file->io_mu);
-    // The journal flush is a flush of the whole device: it makes the data durable too.
-    if (auto ec = persist_size(file, &seq)) return ec;
-    if (seq) return {};
+    if (datasync && size_journaled(file)) {
+      wrote_inside_size = true;
+    } else {
+      uint64_t seq = 0;
+      std::unique_lock io(file->io_mu);
+      // The journal flush is a flush of the whole device: it makes the data durable too.
+      if (auto ec = persist_size(file, &seq)) return ec;
+      if (seq) return {};
+    }
   }
   // A size journaled at an earlier close may still sit in the journal's buffer: waiting for it
   // writes and flushes the journal, and the flush of the device makes the data durable too. If
-  // another flush already took it down, that flush came after every write before the close, and a
-  // write since then set size_dirty (every write does, for mtime) and was handled above.
-  if (uint64_t pending = file->unsynced_seq.exchange(0)) return durable(pending);
+  // another flush already took it down, that flush came after every write before the close; a
+  // write since then set size_dirty (every write does, for mtime), and was either journaled above
+  // or, inside the size, still needs the device flush below.
+  if (uint64_t pending = file->unsynced_seq.exchange(0)) {
+    if (auto ec = durable(pending)) return ec;
+    if (!wrote_inside_size) return {};
+  }
+  // The size this fdatasync relies on may be in a record a concurrent fsync appended and has
+  // not flushed yet.
+  if (wrote_inside_size) {
+    if (auto ec = durable(file->size_seq.load())) return ec;
+  }
   if (auto ec = lun_->synchronize_cache()) {
     log_error("SYNCHRONIZE CACHE failed: %s", ec.message().c_str());
     return errno_error(EIO);

@@ -96,8 +96,15 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   file->chunks = want;
   file->size = final_size;
   file->size_dirty = false;
+  file->size_seq = seq.value();
   lock.unlock();
   return seq.value();
+}
+
+bool Filesystem::size_journaled(FileVlun* file) {
+  std::shared_lock lock(ns_mu_);
+  const meta::Inode* inode = meta_->ns().find(file->ino);
+  return inode && inode->size == file->size;
 }
 
 std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out, bool wait) {
@@ -114,6 +121,7 @@ std::error_code Filesystem::persist_size(FileVlun* file, uint64_t* seq_out, bool
   auto seq = commit(rec);
   if (!seq) return seq.error();
   file->size_dirty = false;
+  file->size_seq = seq.value();
   *seq_out = seq.value();
   if (!wait) file->unsynced_seq = seq.value();
   lock.unlock();

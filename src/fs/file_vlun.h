@@ -40,6 +40,10 @@ class FileVlun {
   std::atomic<int64_t> mtime_ns{0};
   // The last size record journaled without waiting for it (at close): fsync must still wait.
   std::atomic<uint64_t> unsynced_seq{0};
+  // The newest record that journaled the size (by persist_size or a resize): an fdatasync that
+  // needs no record of its own still waits for this one, which a concurrent fsync may have
+  // appended and not yet flushed.
+  std::atomic<uint64_t> size_seq{0};
 
   // Read-modify-write of the partial blocks at a write's edges: one at a time per file.
   std::mutex rmw_mu;

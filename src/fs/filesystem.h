@@ -205,6 +205,8 @@ class Filesystem {
   // Journals a size/mtime changed by writes; waits for it to be durable unless !wait (a close
   // promises nothing about durability: fsync does).
   std::error_code persist_size(FileVlun* file, uint64_t* seq, bool wait = true) REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
+  // Whether the size in the journal is the file's size now (writes since then stayed inside it).
+  bool size_journaled(FileVlun* file) EXCLUDES(ns_mu_);
   // Writes with the file's io_mu held (shared or exclusive: `shared` or `exclusive` owns it),
   // breaking shares on a write fault, for which a shared hold is traded for an exclusive one.
   std::error_code write_blocks(FileVlun* file, uint64_t vlba, uint64_t nblocks, std::byte* buf,
