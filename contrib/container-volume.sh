@@ -82,7 +82,7 @@ trap teardown EXIT
 
 touch "$vol"
 # thin must come while the file is empty (vlunctl(8)); truncate then maps no chunk.
-[ "$thin" -eq 1 ] && "$vlunctl" thin "$vol"
+[ "$thin" -eq 1 ] && "$vlunctl" thin "$vol" >/dev/null
 truncate -s "$size" "$vol" || die "cannot provision $size on $mnt (df $mnt shows what is free)"
 mkfs.ext4 -q -F "$vol" || die "mkfs.ext4 $vol failed"
 # A loop device with autoclear: it goes away with the unmount.

@@ -24,7 +24,7 @@ declare -A PAGES=(
 # FUSE-style -o option. Only lines that start with an option count, and only their first column
 # (up to two spaces), so a description that mentions another option is not taken for one.
 help_options() {
-  { grep -E '^ +-' || true; } | sed -E 's/^ +//; s/  .*//' | while read -r column; do
+  { grep -E '^ +-' || true; } | sed -E 's/^ +//; s/  .*//; s/ (Excludes|Needs): .*//' | while read -r column; do
     if [[ $column =~ ^-o\ +([a-z_]+) ]]; then
       echo "-o ${BASH_REMATCH[1]}"
     else

@@ -90,6 +90,6 @@ log "dpkg -r removes every file"
 dpkg -r vlunfs >"$WORK/dpkg.out" 2>&1 || { cat "$WORK/dpkg.out"; fail "dpkg -r vlunfs"; }
 left=$(while read -r path; do
   case "$path" in /usr|/usr/bin|/usr/sbin|/usr/share|/usr/share/man|/usr/share/man/man*|/usr/share/doc|/usr/share/bash-completion|/usr/share/bash-completion/completions) continue ;; esac
-  [ -e "$path" ] && echo "$path"
+  if [ -e "$path" ]; then echo "$path"; fi
 done <"$WORK/contents")
 [ -z "$left" ] || fail "dpkg -r left behind: $left"
