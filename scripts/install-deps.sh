@@ -11,6 +11,7 @@ packages=(
   libboost-dev libisal-dev libcli11-dev libblkid-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   e2fsprogs util-linux coreutils fio
+  mandoc man-db bash-completion dpkg-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -107,6 +107,10 @@ DESTDIR="$WORK/stage" cmake --install "$BUILD" --prefix /usr/local >/dev/null
 for p in fsck.vlunfs mkfs.vlunfs vlunctl; do
   [ -x "$WORK/stage/usr/local/sbin/$p" ] || fail "$p is not installed in sbin: $(ls "$WORK/stage/usr/local"/*)"
 done
-for h in mount.vlunfs mount.fuse.vlunfs umount.fuse.vlunfs; do
-  [ -x "$WORK/stage/sbin/$h" ] || fail "$h is not installed in /sbin, where util-linux looks"
+# /sbin, or /usr/sbin where /sbin is a link to it (merged /usr): the top-level CMakeLists.txt.
+helper_dir=$(sed -n 's/^VLUNFS_MOUNT_HELPER_DIR:PATH=//p' "$BUILD/CMakeCache.txt")
+case "$helper_dir" in /sbin|/usr/sbin) ;; *) fail "the mount helpers go to '$helper_dir', not where util-linux looks" ;; esac
+[ "$helper_dir" -ef /sbin ] || fail "the mount helpers go to $helper_dir, which is not /sbin on this machine"
+for h in mount.vlunfs mount.fuse.vlunfs umount.fuse.vlunfs fsck.vlunfs; do
+  [ -x "$WORK/stage$helper_dir/$h" ] || fail "$h is not installed in $helper_dir, where util-linux looks"
 done
