@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -32,14 +33,20 @@ constexpr uint64_t kIntrUnmasked = 0x1F;        // spec §4.6: the intr_status b
 
 std::string errno_text(int e) { return std::strerror(e); }
 
+std::string hex(uint64_t v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
 }  // namespace
 
 void DirectLun::log(const std::string& message) const {
   if (options_.log) options_.log(path_ + ": " + message);
 }
 
-Result<std::unique_ptr<DirectLun>> DirectLun::open(Kernel& kernel, const std::string& path,
-                                                   const DirectLunOptions& options, std::string* why) {
+Result<std::unique_ptr<DirectLun>> DirectLun::open_context(Kernel& kernel, const std::string& path,
+                                                           const DirectLunOptions& options, std::string* why) {
   std::unique_ptr<DirectLun> lun(new DirectLun(kernel, options));
   lun->path_ = path;
   lun->disk_fd_ = kernel.open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK);
@@ -50,6 +57,14 @@ Result<std::unique_ptr<DirectLun>> DirectLun::open(Kernel& kernel, const std::st
   }
   if (auto ec = lun->attach(why)) return ec;  // the destructor detaches what was attached
   if (auto ec = lun->map_and_program(why)) return ec;
+  return lun;
+}
+
+Result<std::unique_ptr<DirectLun>> DirectLun::open(Kernel& kernel, const std::string& path,
+                                                   const DirectLunOptions& options, std::string* why) {
+  auto opened = open_context(kernel, path, options, why);
+  if (!opened) return opened.error();
+  std::unique_ptr<DirectLun> lun = std::move(opened).value();
   dk_cxlflash_udirect u{};
   u.context_id = lun->context_id_;
   if (kernel.ioctl(lun->disk_fd_, DK_CXLFLASH_USER_DIRECT, &u) != 0) {
@@ -165,19 +180,11 @@ bool DirectLun::wait_for_completion() {
         case CXL_EVENT_AFU_INTERRUPT: stats_.interrupts++; break;
         case CXL_EVENT_DATA_STORAGE:
           stats_.error_events++;
-          log("data storage fault of the AFU at address 0x" + [&] {
-            char hex[32];
-            std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(event.fault.addr));
-            return std::string(hex);
-          }());
+          log("data storage fault of the AFU at address 0x" + hex(event.fault.addr));
           break;
         case CXL_EVENT_AFU_ERROR:
           stats_.error_events++;
-          log("AFU error event 0x" + [&] {
-            char hex[32];
-            std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(event.afu_error.error));
-            return std::string(hex);
-          }());
+          log("AFU error event 0x" + hex(event.afu_error.error));
           break;
         default: break;
       }
@@ -242,7 +249,7 @@ std::error_code DirectLun::verify(const sisl_ioasa& sa) {
   return {};
 }
 
-std::error_code DirectLun::one_command(uint64_t lba, uint32_t nblocks, void* buf, bool write) {
+std::error_code DirectLun::one_command(uint64_t handle, uint64_t lba, uint32_t nblocks, void* buf, bool write) {
   Command cmd;
   auto delay = std::chrono::microseconds(50);
   unsigned requeues = 0, verifies = 0, recoveries = 0;
@@ -256,7 +263,7 @@ std::error_code DirectLun::one_command(uint64_t lba, uint32_t nblocks, void* buf
       cmd.rcb.ctx_id = ctxid_;
       cmd.rcb.req_flags = static_cast<uint16_t>(SISL_REQ_FLAGS_RES_HNDL | SISL_REQ_FLAGS_TIMEOUT_SECS |
                                                 (write ? SISL_REQ_FLAGS_HOST_WRITE : SISL_REQ_FLAGS_HOST_READ));
-      cmd.rcb.res_hndl = static_cast<uint32_t>(rsrc_handle_);
+      cmd.rcb.res_hndl = static_cast<uint32_t>(handle);
       cmd.rcb.data_len = nblocks * block_size_;
       cmd.rcb.data_ea = reinterpret_cast<uint64_t>(buf);
       cmd.rcb.msi = kMsiRrqUpdated;
@@ -298,13 +305,11 @@ std::error_code DirectLun::one_command(uint64_t lba, uint32_t nblocks, void* buf
   }
 }
 
-std::error_code DirectLun::transfer(uint64_t lba, uint64_t nblocks, void* buf, bool write) {
-  if (nblocks == 0) return {};
-  if (lba > last_lba_ || nblocks - 1 > last_lba_ - lba) return errno_error(EINVAL);
+std::error_code DirectLun::transfer(uint64_t handle, uint64_t lba, uint64_t nblocks, void* buf, bool write) {
   auto* at = static_cast<char*>(buf);
   while (nblocks > 0) {
     const auto n = static_cast<uint32_t>(std::min<uint64_t>(nblocks, max_xfer_));
-    if (auto ec = one_command(lba, n, at, write)) return ec;
+    if (auto ec = one_command(handle, lba, n, at, write)) return ec;
     lba += n;
     nblocks -= n;
     at += uint64_t{n} * block_size_;
@@ -312,13 +317,27 @@ std::error_code DirectLun::transfer(uint64_t lba, uint64_t nblocks, void* buf, b
   return {};
 }
 
+std::error_code DirectLun::handle_io(uint64_t handle, uint64_t vlba, uint64_t nblocks, void* buf, bool write) {
+  if (write && options_.read_only) return errno_error(EROFS);
+  return transfer(handle, vlba, nblocks, buf, write);
+}
+
+uint64_t DirectLun::context_id() {
+  std::shared_lock lock(recover_mu_);
+  return context_id_;
+}
+
 std::error_code DirectLun::read_blocks(uint64_t lba, uint64_t nblocks, void* buf) {
-  return transfer(lba, nblocks, buf, false);
+  if (nblocks == 0) return {};
+  if (lba > last_lba_ || nblocks - 1 > last_lba_ - lba) return errno_error(EINVAL);
+  return transfer(rsrc_handle_, lba, nblocks, buf, false);
 }
 
 std::error_code DirectLun::write_blocks(uint64_t lba, uint64_t nblocks, const void* buf) {
   if (options_.read_only) return errno_error(EROFS);
-  return transfer(lba, nblocks, const_cast<void*>(buf), true);
+  if (nblocks == 0) return {};
+  if (lba > last_lba_ || nblocks - 1 > last_lba_ - lba) return errno_error(EINVAL);
+  return transfer(rsrc_handle_, lba, nblocks, const_cast<void*>(buf), true);
 }
 
 std::error_code DirectLun::flush() {
@@ -346,10 +365,12 @@ std::error_code DirectLun::zero_range(uint64_t offset, uint64_t length) {
   return {};
 }
 
-std::error_code DirectLun::reattach_in_child(std::string* why) {
+std::error_code DirectLun::reattach_context_in_child(uint64_t* parent_cookie, std::string* why) {
   std::unique_lock lock(recover_mu_);
-  // The inherited context is the parent's: no ioctl of ours may name it. Drop our view of it and
-  // close our copy of its adapter fd (spec §3.10: the child closes its inherited copy).
+  // The inherited context is the parent's: no ioctl of ours may name it but VLUN_CLONE's source.
+  // Drop our view of it and close our copy of its adapter fd (spec §3.10: the child closes its
+  // inherited copy).
+  if (parent_cookie) *parent_cookie = context_id_;
   queue_.reset();
   window_.reset();
   if (mmio_base_) kernel_.munmap(mmio_base_, mmio_size_);
@@ -360,6 +381,13 @@ std::error_code DirectLun::reattach_in_child(std::string* why) {
   context_id_ = 0;
   if (auto ec = attach(why)) return ec;
   if (auto ec = map_and_program(why)) return ec;
+  generation_++;
+  return {};
+}
+
+std::error_code DirectLun::reattach_in_child(std::string* why) {
+  if (auto ec = reattach_context_in_child(nullptr, why)) return ec;
+  std::unique_lock lock(recover_mu_);
   dk_cxlflash_udirect u{};
   u.context_id = context_id_;
   if (kernel_.ioctl(disk_fd_, DK_CXLFLASH_USER_DIRECT, &u) != 0) {
@@ -369,7 +397,6 @@ std::error_code DirectLun::reattach_in_child(std::string* why) {
   }
   have_handle_ = true;
   rsrc_handle_ = u.rsrc_handle;
-  generation_++;
   return {};
 }
 

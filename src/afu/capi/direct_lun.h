@@ -48,6 +48,10 @@ class DirectLun {
   // EINVAL/ENOTTY from ATTACH means the path is not a CAPI LUN in superpipe mode; *why says so.
   static Result<std::unique_ptr<DirectLun>> open(Kernel& kernel, const std::string& path,
                                                  const DirectLunOptions& options, std::string* why);
+  // Only the context (ATTACH, mmap, programmed window), no USER_DIRECT: for kernel vLUNs
+  // (kernel_vluns.h), whose handles come from USER_VIRTUAL.
+  static Result<std::unique_ptr<DirectLun>> open_context(Kernel& kernel, const std::string& path,
+                                                         const DirectLunOptions& options, std::string* why);
   ~DirectLun();
   DirectLun(const DirectLun&) = delete;
   DirectLun& operator=(const DirectLun&) = delete;
@@ -70,14 +74,24 @@ class DirectLun {
   std::error_code reattach_in_child(std::string* why);
   const DirectLunStats& stats() const { return stats_; }
 
+  // For kernel vLUNs: the same transport on another resource handle of this context (the AFU
+  // checks the vLBA against the vLUN's LXT), and the context's identity for their ioctls.
+  std::error_code handle_io(uint64_t handle, uint64_t vlba, uint64_t nblocks, void* buf, bool write);
+  uint64_t context_id();
+  int disk_fd() const { return disk_fd_; }
+  Kernel& kernel() { return kernel_; }
+  // reattach_in_child without USER_DIRECT; *parent_cookie receives the inherited context's cookie
+  // (the VLUN_CLONE source).
+  std::error_code reattach_context_in_child(uint64_t* parent_cookie, std::string* why);
+
  private:
   DirectLun(Kernel& kernel, const DirectLunOptions& options) : kernel_(kernel), options_(options) {}
   std::error_code attach(std::string* why);
   std::error_code map_and_program(std::string* why);
   void unmap_and_close_adapter();
   void teardown();
-  std::error_code transfer(uint64_t lba, uint64_t nblocks, void* buf, bool write);
-  std::error_code one_command(uint64_t lba, uint32_t nblocks, void* buf, bool write);
+  std::error_code transfer(uint64_t handle, uint64_t lba, uint64_t nblocks, void* buf, bool write);
+  std::error_code one_command(uint64_t handle, uint64_t lba, uint32_t nblocks, void* buf, bool write);
   bool wait_for_completion();  // HostQueue idle hook: false once the adapter has reset
   std::error_code recover(uint64_t generation);
   std::error_code verify(const sisl::sisl_ioasa& sa);
