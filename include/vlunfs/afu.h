@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <semaphore>
@@ -61,6 +62,11 @@ class HostQueue {
 
   // Posts cmd.rcb and waits for its completion; cmd.sa then holds the IOASA.
   void execute(Command& cmd);
+  // The same, but once the RRQ has stayed empty for a while `idle` is called instead of sleeping
+  // (a hardware backend polls its adapter fd for the RRQ-updated interrupt there). When idle
+  // returns false the wait is abandoned (an adapter reset) and false is returned; the queue is
+  // then unusable and must be replaced.
+  bool execute(Command& cmd, const std::function<bool()>& idle);
   // Context reset (write 1 to IOARRIN); true when the AFU acknowledged it.
   bool reset_context();
   uint64_t completions() const { return completions_.load(std::memory_order_relaxed); }

@@ -50,22 +50,30 @@ void HostQueue::drain_rrq() {
   }
 }
 
-void HostQueue::execute(Command& cmd) {
+void HostQueue::execute(Command& cmd) { (void)execute(cmd, {}); }
+
+bool HostQueue::execute(Command& cmd, const std::function<bool()>& idle) {
   cmd.done.store(false, std::memory_order_relaxed);
   credits_.acquire();
   // The AFU may refuse the doorbell when its command room is used up (CMDROOM overrun); ask it
   // first, as the driver does once its local credits run out.
-  while (mmio_.read64(SISL_HOST_CMD_ROOM) == 0) std::this_thread::yield();
+  for (unsigned spins = 0; mmio_.read64(SISL_HOST_CMD_ROOM) == 0; ++spins) {
+    if (idle && spins >= 64 && !idle()) return false;
+    std::this_thread::yield();
+  }
   mmio_.write64(SISL_HOST_IOARRIN, reinterpret_cast<uint64_t>(&cmd.rcb));
   for (unsigned spins = 0; !cmd.done.load(std::memory_order_acquire); ++spins) {
     drain_rrq();
     if (cmd.done.load(std::memory_order_acquire)) break;
     if (spins < 64) {
       std::this_thread::yield();
+    } else if (idle) {
+      if (!idle()) return false;
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
   }
+  return true;
 }
 
 bool HostQueue::reset_context() {

@@ -1,4 +1,5 @@
 // vlunfs: the FUSE daemon. vlunfs [-f] [-d] [-s] [-o OPTIONS] DEVICE_OR_IMAGE MOUNTPOINT
+#include "afu/capi/device.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
@@ -37,6 +38,7 @@ struct Config {
   unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
   unsigned max_background = 64;
   char* write_behind = nullptr;  // a size (tools/size_arg.h); a bare number counts MiB
+  char* backend = nullptr;       // sim, capi or auto (afu/capi/device.h)
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -50,6 +52,8 @@ const fuse_opt kOptions[] = {
     {"max_threads=%u", offsetof(Config, max_threads), 0},
     {"max_background=%u", offsetof(Config, max_background), 0},
     {"write_behind=%s", offsetof(Config, write_behind), 0},
+    {"--backend=%s", offsetof(Config, backend), 0},
+    {"backend=%s", offsetof(Config, backend), 0},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -97,6 +101,12 @@ void usage(const char* prog) {
       "                     once, so that a large sequential write has little left for its fsync\n"
       "                     (default 8; a size such as 512K or 16M also works; 0 leaves it to the\n"
       "                     kernel's flusher)\n"
+      "  --backend=sim|capi the AFU backend (also -o backend=): capi drives a CAPI flash LUN through\n"
+      "                     the cxlflash ioctls (a /dev/sgN or /dev/sdX in superpipe mode; the whole\n"
+      "                     LUN is opened with USER_DIRECT and vlunfs's persisted chunk maps translate\n"
+      "                     on the host, see docs/hardware.md); sim runs the software AFU over an\n"
+      "                     image or block device. Default: capi when the device answers\n"
+      "                     DK_CXLFLASH_ATTACH, else sim\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
@@ -121,6 +131,7 @@ int main(int argc, char* argv[]) {
       fuse_opt_free_args(args);
       free(conf->device);
       free(conf->write_behind);
+      free(conf->backend);
       free(opts->mountpoint);
     }
   } parsed{&args, &conf, &opts};
@@ -162,7 +173,27 @@ int main(int argc, char* argv[]) {
     mount_options.write_behind = *window;
   }
   std::string why;
-  auto opened = Filesystem::open(device, mount_options, &why);
+  auto backend = vlunfs::afu::capi::parse_backend(conf.backend ? conf.backend : "auto");
+  if (!backend) {
+    std::fprintf(stderr, "vlunfs: --backend=%s: give sim, capi or auto\n", conf.backend);
+    return 2;
+  }
+  // On CAPI flash the device store is the whole LUN through the hardware backend; the AFU seen by
+  // the vLUN client below translates the persisted chunk maps on the host over it.
+  std::function<std::error_code(std::string*)> reattach_device_in_child;
+  vlunfs::Result<std::unique_ptr<Filesystem>> opened = vlunfs::errno_error(ENODEV);
+  if (vlunfs::afu::capi::use_capi(backend.value(), device)) {
+    auto capi = vlunfs::afu::capi::open_capi_device(
+        device, mount_options.read_only, [](const std::string& line) { log_error("%s", line.c_str()); }, &why);
+    if (!capi) {
+      std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
+      return 1;
+    }
+    reattach_device_in_child = std::move(capi.value().reattach_in_child);
+    opened = Filesystem::open_store(std::move(capi.value().store), mount_options, &why, device);
+  } else {
+    opened = Filesystem::open(device, mount_options, &why);
+  }
   if (!opened) {
     std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
     return 1;
@@ -250,7 +281,10 @@ int main(int argc, char* argv[]) {
   }
 
   if (!opts.foreground) {
-    if (auto ec = fs->adopt_parent_contexts(&why)) {
+    std::error_code ec;
+    if (reattach_device_in_child) ec = reattach_device_in_child(&why);
+    if (!ec) ec = fs->adopt_parent_contexts(&why);
+    if (ec) {
       report(why);
       fuse_session_unmount(se);
       if (recorded) forget_umount_helper(canonical);

@@ -1,5 +1,7 @@
 #include "vlunfs/fsck.h"
 
+#include "afu/capi/device.h"
+
 #include "vlunfs/sislite.h"
 #include "vlunfs/image_release.h"
 #include "vlunfs/store.h"
@@ -514,6 +516,20 @@ Report check_device(store::BlockStore& device, const std::string& name, const Op
 }
 
 Report run(const std::string& device, const Options& options) {
+  // A CAPI flash LUN (its ATTACH ioctl answers) is checked through the hardware backend.
+  if (afu::capi::use_capi(afu::capi::Backend::automatic, device)) {
+    std::string why;
+    auto capi = afu::capi::open_capi_device(device, options.mode() == Repair::kNone,
+                                            [](const std::string& line) { std::fprintf(stderr, "fsck: %s\n", line.c_str()); },
+                                            &why);
+    if (!capi) {
+      Report r;
+      r.errors.push_back(why);
+      r.exit_code = EXIT_OPERATIONAL;
+      return r;
+    }
+    return check_device(*capi.value().store, device, options);
+  }
   store::FileStoreOptions fo;
   fo.block_size = 512;
   fo.read_only = options.mode() == Repair::kNone;

@@ -4,6 +4,7 @@
 // claims it) before anything else, and a device that is mounted or held is refused whatever
 // --force says. A failed mkfs removes an image that it created itself, and leaves a file that it
 // refused as it was.
+#include "afu/capi/device.h"
 #include "tools/cli_parse.h"
 #include "tools/mkfs_device.h"
 #include "tools/size_arg.h"
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   uint32_t block_size = 4096;
   unsigned chunk_shift = 16;
   bool force = false, quiet = false;
+  std::string backend_text = "auto";
   app.add_option("DEVICE_OR_IMAGE", path, "block device, or image file (created sparse if missing)")->required();
   app.add_option("-s,--size", size_text,
                  "size of the image to create: bytes, or a number with a unit K, M, G, T, P, E (powers of "
@@ -92,6 +94,11 @@ int main(int argc, char** argv) {
   app.add_flag("-f,--force", force,
                "overwrite an existing vlunfs or another filesystem's signature (never a device that is mounted "
                "or in use)");
+  app.add_option("--backend", backend_text,
+                 "capi: the device is a CAPI flash LUN (/dev/sgN or /dev/sdX in superpipe mode), formatted through "
+                 "the cxlflash ioctls; sim: an image or block device; auto (default): capi when the device answers "
+                 "DK_CXLFLASH_ATTACH")
+      ->check(CLI::IsMember({"auto", "sim", "capi"}));
   app.add_flag("-q,--quiet", quiet, "print nothing but errors (no summary, no progress line)");
   if (auto code = tools::parse_command_line(app, argc, argv, kUsage)) return *code;
 
@@ -113,8 +120,13 @@ int main(int argc, char** argv) {
       return kUsage;
     }
   }
-  struct stat st;
-  const bool exists = ::stat(path.c_str(), &st) == 0;
+  const bool on_capi = afu::capi::use_capi(afu::capi::parse_backend(backend_text).value(), path);
+  if (on_capi && size) {
+    std::fprintf(stderr, "mkfs.vlunfs: %s is a CAPI flash LUN; its size is its own (drop --size)\n", path.c_str());
+    return 1;
+  }
+  struct stat st{};
+  const bool exists = on_capi || ::stat(path.c_str(), &st) == 0;
   const bool block_device = exists && S_ISBLK(st.st_mode);
   if (!exists && !size) {
     std::fprintf(stderr, "mkfs.vlunfs: %s does not exist; give --size to create a simulated flash image\n", path.c_str());
@@ -131,7 +143,23 @@ int main(int argc, char** argv) {
   fo.block_size = block_size;
   fo.exclusive_lock = true;
   std::unique_ptr<store::BlockStore> dev;
-  if (block_device) {
+  if (on_capi) {
+    // The whole LUN through the hardware backend (USER_DIRECT); the kernel's LUN lock keeps
+    // other superpipe users from opening it in another mode meanwhile.
+    std::string why;
+    auto opened = afu::capi::open_capi_device(
+        path, false, [](const std::string& line) { std::fprintf(stderr, "mkfs.vlunfs: %s\n", line.c_str()); }, &why);
+    if (!opened) {
+      std::fprintf(stderr, "mkfs.vlunfs: %s\n", why.c_str());
+      return 1;
+    }
+    dev = std::move(opened.value().store);
+    if (!force && meta::has_vlunfs_signature(*dev)) {
+      std::fprintf(stderr, "mkfs.vlunfs: %s already holds a vlunfs filesystem; use --force to overwrite it (every vLUN on it is lost)\n",
+                   path.c_str());
+      return 1;
+    }
+  } else if (block_device) {
     auto opened = store::open_file_store(path, fo);
     if (!opened) {
       std::fprintf(stderr, "mkfs.vlunfs: %s\n", open_failure(path, opened.error(), true).c_str());
@@ -139,7 +167,7 @@ int main(int argc, char** argv) {
     }
     dev = std::move(opened).value();
   }
-  if (std::string refusal = refusal_for(path, exists, force); !refusal.empty()) {
+  if (std::string refusal = on_capi ? "" : refusal_for(path, exists, force); !refusal.empty()) {
     std::fprintf(stderr, "mkfs.vlunfs: %s\n", refusal.c_str());
     return 1;
   }
@@ -151,7 +179,7 @@ int main(int argc, char** argv) {
     if (created) ::unlink(path.c_str());
     return 1;
   };
-  if (!block_device) {
+  if (!block_device && !on_capi) {
     if (exists && size && static_cast<uint64_t>(st.st_size) != *size) {
       // Resized only if no mount holds it (the lock goes with the probe; the store takes it again).
       // Any other refusal of the probe (a size that is no multiple of a block) the resize cures.
