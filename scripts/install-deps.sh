@@ -11,6 +11,8 @@ packages=(
   libboost-dev libisal-dev libcli11-dev libblkid-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   e2fsprogs util-linux coreutils fio
+  # Ceph RBD as the physical LUN (src/store/rbd/) and its test cluster (tests/rbd-cluster/)
+  librbd-dev librados-dev ceph-mon ceph-osd ceph-common rbd-fuse
 )
 missing=()
 for p in "${packages[@]}"; do
