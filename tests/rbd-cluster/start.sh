@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # start.sh DIR: a throwaway Ceph cluster for the rbd tests, entirely inside DIR and on loopback:
-# one monitor, one OSD (memstore: objects live in the OSD's memory, so it starts in seconds and
-# costs only what is written), replica size 1, cephx with a keyring generated here, a pool
+# one monitor, one OSD (filestore in DIR/osd, so the OSD survives a restart; or memstore, objects in
+# the OSD's memory, with VLUNFS_RBD_OBJECTSTORE=memstore), replica size 1, cephx with a keyring generated here, a pool
 # "vlunfs" initialised for RBD. Prints the path of its ceph.conf on success; on any failure it
 # stops whatever it started and exits non-zero. Stop it with stop.sh DIR.
 #
@@ -19,6 +19,10 @@ here=$(dirname "$(readlink -f "$0")")
 dir=$(readlink -m "$1")
 pool=${VLUNFS_RBD_POOL:-vlunfs}
 timeout_s=${VLUNFS_RBD_START_TIMEOUT:-60}
+# memstore: fastest, and enough unless a test restarts the OSD (memstore keeps nothing across a
+# restart); filestore keeps the objects as files under DIR/osd, so the OSD can be stopped and started.
+objectstore=${VLUNFS_RBD_OBJECTSTORE:-filestore}
+case "$objectstore" in memstore|filestore) ;; *) echo "start.sh: VLUNFS_RBD_OBJECTSTORE is memstore or filestore" >&2; exit 2 ;; esac
 if [ -e "$dir/ceph.conf" ]; then
   echo "start.sh: $dir already holds a cluster (stop.sh $dir first)" >&2
   exit 1
@@ -63,8 +67,11 @@ pid file = $dir/run/\$name.pid
 log file = $dir/log/\$name.log
 mon data = $dir/mon/\$name
 osd data = $dir/osd/\$name
-osd objectstore = memstore
+osd objectstore = $objectstore
 memstore device bytes = 8589934592
+osd journal = $dir/osd/\$name/journal
+osd journal size = 128
+osd max write size = 32
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8
