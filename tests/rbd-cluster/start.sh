@@ -86,6 +86,12 @@ auth allow insecure global id reclaim = false
 osd memory target = 939524096
 osd max object name len = 256
 osd max object namespace len = 64
+
+[client]
+# Many clients of one name run at once (daemons, tools, tests): no admin socket for them to
+# collide on, and no log of their own.
+admin socket =
+log file = /dev/null
 CONF
 
 ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
