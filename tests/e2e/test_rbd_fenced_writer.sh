@@ -5,11 +5,9 @@
 source "$(dirname "$0")/lib.sh" "$1"
 source "$(dirname "$0")/../rbd-cluster/lib.sh"
 
-POOL=$(rbd_image pool)
-SECOND_CONF=$(rbd_user "vlunfs-taker-$$")
-SECOND_OPTS="ceph_conf=$SECOND_CONF,ceph_id=vlunfs-taker-$$"
-CLEANUP_HOOKS+=("ceph -c '$CEPH_CONF' auth del 'client.vlunfs-taker-$$' >/dev/null 2>&1")
-"$MKFS" -q --size 1G --chunk-shift 10 -o "$CEPH_OPTS" "$POOL" || fail "mkfs"
+rbd_formatted_pool
+rbd_user vlunfs-taker
+SECOND_OPTS=$USER_OPTS
 
 mount_fs "$POOL" "$WORK/old" -o "$CEPH_OPTS"
 OLD_PID=$MOUNT_PID

@@ -6,11 +6,9 @@
 source "$(dirname "$0")/lib.sh" "$1"
 source "$(dirname "$0")/../rbd-cluster/lib.sh"
 
-POOL=$(rbd_image pool)
-SECOND_CONF=$(rbd_user "vlunfs-second-$$")
-SECOND_OPTS="ceph_conf=$SECOND_CONF,ceph_id=vlunfs-second-$$"
-CLEANUP_HOOKS+=("ceph -c '$CEPH_CONF' auth del 'client.vlunfs-second-$$' >/dev/null 2>&1")
-"$MKFS" -q --size 1G --chunk-shift 10 -o "$CEPH_OPTS" "$POOL" || fail "mkfs"
+rbd_formatted_pool
+rbd_user vlunfs-second
+SECOND_OPTS=$USER_OPTS
 
 log "the first daemon mounts and writes; fsync'ed files"
 mount_fs "$POOL" "$WORK/first" -o "$CEPH_OPTS"

@@ -5,9 +5,8 @@
 source "$(dirname "$0")/lib.sh" "$1"
 source "$(dirname "$0")/../rbd-cluster/lib.sh"
 
-POOL=$(rbd_image pool)
+rbd_formatted_pool
 MNT=$WORK/mnt
-"$MKFS" -q --size 1G --chunk-shift 10 -o "$CEPH_OPTS" "$POOL" || fail "mkfs"
 mount_fs "$POOL" "$MNT" -o "$CEPH_OPTS"
 dd if=/dev/urandom of="$WORK/before" bs=1M count=5 status=none
 dd if=/dev/urandom of="$WORK/during" bs=1M count=3 status=none

@@ -41,13 +41,23 @@ rbd_image() {
   echo "rbd:$RBD_POOL/$image"
 }
 
-# rbd_user NAME: a Ceph user with the caps docs/rbd.md asks for; prints a ceph.conf for it.
+# rbd_user NAME: a Ceph user client.NAME-PID with the caps docs/rbd.md asks for (deleted at
+# cleanup); sets USER_OPTS to the -o options that make a program that user.
 rbd_user() {
-  local name=$1 conf="$WORK/ceph-$1.conf"
+  local name="$1-$$"
+  local conf="$WORK/ceph-$name.conf"
   ceph -c "$CEPH_CONF" auth get-or-create "client.$name" mon 'profile rbd' osd "profile rbd pool=$RBD_POOL" \
     -o "$WORK/$name.keyring" >/dev/null
+  CLEANUP_HOOKS+=("ceph -c '$CEPH_CONF' auth del 'client.$name' >/dev/null 2>&1")
   sed "s|^keyring = .*|keyring = $WORK/$name.keyring|" "$CEPH_CONF" > "$conf"
-  echo "$conf"
+  USER_OPTS="ceph_conf=$conf,ceph_id=$name"
+}
+
+# rbd_formatted_pool: POOL becomes a new image of this test, formatted (1 GiB, 4 MiB chunks: one
+# object each).
+rbd_formatted_pool() {
+  POOL=$(rbd_image pool)
+  "$MKFS" -q --size 1G --chunk-shift 10 -o "$CEPH_OPTS" "$POOL" || fail "mkfs.vlunfs $POOL"
 }
 
 # rbd_used IMAGE: the bytes the cluster holds for it (rbd du, whole objects).
