@@ -16,6 +16,7 @@
 #   bench/run.sh --long              2 GiB files, 15 s per random job, 5 runs
 #   bench/run.sh --fuse-opts writeback_cache --only data --tag writeback_cache
 #                                    the same data jobs with a FUSE option on both FUSE targets
+#   bench/run.sh --rbd               vlunfs over Ceph RBD vs rbd-fuse, one local test cluster
 # Options: --dir DIR (scratch; default /var/tmp/vlunfs-bench), --build DIR (default build-perf,
 # a Release build, configured if missing and always rebuilt), --runs N, --size MiB, --runtime S,
 # --only data|meta, --no-results.
@@ -32,6 +33,8 @@ FUSE_OPTS=""
 TAG=default
 WRITE_RESULTS=1
 ARGS="$*"
+# --rbd: the data jobs on vlunfs over a Ceph RBD image and on rbd-fuse instead (bench/rbd.sh).
+case " $* " in *" --rbd "*) exec bash "$(dirname "$0")/rbd.sh" "$@" ;; esac
 while [ $# -gt 0 ]; do
   case $1 in
     --dir) DIR=$2; shift ;;
@@ -44,7 +47,7 @@ while [ $# -gt 0 ]; do
     --fuse-opts) FUSE_OPTS=$2; shift ;;
     --tag) TAG=$2; shift ;;
     --no-results) WRITE_RESULTS=0 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

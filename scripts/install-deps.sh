@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   e2fsprogs util-linux coreutils fio
   mandoc man-db bash-completion dpkg-dev
+  # Ceph RBD as the physical LUN (src/store/rbd/) and its test cluster (tests/rbd-cluster/)
+  librbd-dev librados-dev ceph-mon ceph-osd ceph-common rbd-fuse
 )
 missing=()
 for p in "${packages[@]}"; do

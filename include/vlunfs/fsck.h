@@ -24,6 +24,7 @@
 #pragma once
 
 #include "vlunfs/meta.h"
+#include "store/rbd/rbd_store.h"
 #include "vlunfs/store.h"
 
 #include <cstdint>
@@ -78,6 +79,7 @@ struct Options {
   bool repair = false;    // every repair (-y); wins over preen
   bool preen = false;     // only the safe repairs (-p); a problem that needs -y leaves all unchanged
   bool progress = false;  // a progress line on stderr
+  store::CephClientOptions ceph;  // for an rbd:POOL/IMAGE device (-o ceph_conf=,ceph_id=)
   Repair mode() const { return repair ? Repair::kAll : preen ? Repair::kPreen : Repair::kNone; }
 };
 

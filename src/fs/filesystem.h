@@ -17,6 +17,7 @@
 #include "fs/file_vlun.h"
 #include "fs/share_reserve.h"
 #include "fs/thread_annotations.h"
+#include "store/rbd/rbd_store.h"
 #include "vlunfs/error.h"
 #include "vlunfs/meta.h"
 #include "vlunfs/store.h"
@@ -41,6 +42,10 @@ struct MountOptions {
   // The image's write-behind window (store::FileStoreOptions::write_behind); 0 turns it off.
   // bench/RESULTS.md has the measurement behind the default.
   uint64_t write_behind = uint64_t{8} << 20;
+  // An rbd:POOL/IMAGE device: who to be to the Ceph cluster, and whether to take over the lock of
+  // a dead daemon (-o ceph_conf=, ceph_id=, takeover; docs/rbd.md).
+  store::CephClientOptions ceph;
+  bool takeover = false;
 };
 
 struct Attr {

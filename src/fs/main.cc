@@ -6,6 +6,7 @@
 #include "fs/log.h"
 #include "fs/mountpoint_check.h"
 #include "fs/umount_record.h"
+#include "store/rbd/named_store.h"
 #include "tools/size_arg.h"
 
 #include <fcntl.h>
@@ -39,6 +40,10 @@ struct Config {
   unsigned max_background = 64;
   char* write_behind = nullptr;  // a size (tools/size_arg.h); a bare number counts MiB
   char* backend = nullptr;       // sim, capi or auto (afu/capi/device.h)
+  // An rbd:POOL/IMAGE device (docs/rbd.md).
+  char* ceph_conf = nullptr;
+  char* ceph_id = nullptr;
+  int takeover = 0;
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -54,6 +59,9 @@ const fuse_opt kOptions[] = {
     {"write_behind=%s", offsetof(Config, write_behind), 0},
     {"--backend=%s", offsetof(Config, backend), 0},
     {"backend=%s", offsetof(Config, backend), 0},
+    {"ceph_conf=%s", offsetof(Config, ceph_conf), 0},
+    {"ceph_id=%s", offsetof(Config, ceph_id), 0},
+    {"takeover", offsetof(Config, takeover), 1},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -79,8 +87,9 @@ void usage(const char* prog) {
   std::printf(
       "usage: %s [options] DEVICE_OR_IMAGE MOUNTPOINT\n"
       "\n"
-      "Mounts a vlunfs flash device or simulated flash image (made by mkfs.vlunfs). Every regular\n"
-      "file is a virtual LUN: truncate provisions it, rm releases its chunks.\n"
+      "Mounts a vlunfs flash device or simulated flash image (made by mkfs.vlunfs), or a Ceph RBD\n"
+      "image named rbd:POOL/IMAGE. Every regular file is a virtual LUN: truncate provisions it, rm\n"
+      "releases its chunks.\n"
       "\n"
       "options:\n"
       "  -f                 stay in the foreground\n"
@@ -107,12 +116,38 @@ void usage(const char* prog) {
       "                     on the host, see docs/hardware.md); sim runs the software AFU over an\n"
       "                     image or block device. Default: capi when the device answers\n"
       "                     DK_CXLFLASH_ATTACH, else sim\n"
+      "  -o ceph_conf=PATH  for rbd:POOL/IMAGE, the Ceph configuration (default /etc/ceph/ceph.conf)\n"
+      "  -o ceph_id=NAME    for rbd:POOL/IMAGE, the Ceph user client.NAME (default admin)\n"
+      "  -o takeover        for rbd:POOL/IMAGE, break a dead daemon's lock first (it is blocklisted)\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
       "\n"
       "Unmount with: umount MOUNTPOINT (or fusermount3 -u MOUNTPOINT)\n",
       prog);
+}
+
+// Forks the daemon off: the parent waits until the child reports (report(), below) that the mount
+// is up, or why it is not, and exits with that; the child returns with *report_fd to report on.
+bool fork_daemon(int* report_fd) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return false;
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid > 0) {
+    close(pipefd[1]);
+    char buf[1024];
+    ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
+    if (n == 1 && buf[0] == 0) _exit(0);
+    buf[n > 0 ? n : 0] = 0;
+    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", n > 0 ? buf : "the daemon died while starting");
+    _exit(1);
+  }
+  close(pipefd[0]);
+  *report_fd = pipefd[1];
+  setsid();
+  (void)!chdir("/");
+  return true;
 }
 
 }  // namespace
@@ -132,6 +167,8 @@ int main(int argc, char* argv[]) {
       free(conf->device);
       free(conf->write_behind);
       free(conf->backend);
+      free(conf->ceph_conf);
+      free(conf->ceph_id);
       free(opts->mountpoint);
     }
   } parsed{&args, &conf, &opts};
@@ -172,6 +209,37 @@ int main(int argc, char* argv[]) {
     }
     mount_options.write_behind = *window;
   }
+  if (conf.ceph_conf != nullptr) mount_options.ceph.conf_path = conf.ceph_conf;
+  if (conf.ceph_id != nullptr) mount_options.ceph.id = conf.ceph_id;
+  mount_options.takeover = conf.takeover != 0;
+
+  int report_fd = -1;
+  auto report = [&](const std::string& message) {
+    if (report_fd < 0) return;
+    if (message.empty()) {
+      char ok = 0;
+      (void)!write(report_fd, &ok, 1);
+    } else {
+      (void)!write(report_fd, message.data(), message.size());
+    }
+    close(report_fd);
+    report_fd = -1;
+  };
+  // Before the daemon has forked, on the terminal; after, through the parent that waits for it.
+  auto refuse = [&](const std::string& why) {
+    if (report_fd >= 0) {
+      report(why);
+    } else {
+      std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
+    }
+    return 1;
+  };
+  // librados' threads do not survive fork(): for an RBD image the daemon forks before it connects
+  // to the cluster (nor are there AFU contexts to carry over then; the child attaches its own).
+  const bool rbd = vlunfs::store::names_rbd_image(device);
+  const bool fork_before_open = rbd && !opts.foreground;
+  if (fork_before_open && !fork_daemon(&report_fd)) return 1;
+
   std::string why;
   auto backend = vlunfs::afu::capi::parse_backend(conf.backend ? conf.backend : "auto");
   if (!backend) {
@@ -185,33 +253,24 @@ int main(int argc, char* argv[]) {
   if (vlunfs::afu::capi::use_capi(backend.value(), device)) {
     auto capi = vlunfs::afu::capi::open_capi_device(
         device, mount_options.read_only, [](const std::string& line) { log_error("%s", line.c_str()); }, &why);
-    if (!capi) {
-      std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
-      return 1;
-    }
+    if (!capi) return refuse(why);
     reattach_device_in_child = std::move(capi.value().reattach_in_child);
     opened = Filesystem::open_store(std::move(capi.value().store), mount_options, &why, device);
   } else {
     opened = Filesystem::open(device, mount_options, &why);
   }
-  if (!opened) {
-    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
-    return 1;
-  }
+  if (!opened) return refuse(why);
   std::unique_ptr<Filesystem> fs = std::move(opened).value();
   // The AFU context is attached here, before the daemon detaches; the daemon process then
   // clones it (VLUN_CLONE, spec §6) and carries on with the same resource handles. The backend
   // is the simulated AFU over the image's data region.
-  if (auto ec = fs->start(vlunfs::client::simulated_afu(), &why)) {
-    std::fprintf(stderr, "vlunfs: cannot mount: %s\n", why.c_str());
-    return 1;
-  }
+  if (auto ec = fs->start(vlunfs::client::simulated_afu(), &why)) return refuse(why);
 
   // Permission checks by the kernel; the device's absolute path in /proc/mounts, where umount's
   // helper (umount.fuse.vlunfs) and the tools find which image a mount holds.
   fuse_opt_add_arg(&args, "-odefault_permissions");
   char resolved[PATH_MAX];
-  const std::string device_path = realpath(device.c_str(), resolved) ? resolved : device;
+  const std::string device_path = !rbd && realpath(device.c_str(), resolved) ? resolved : device;
   std::string fsname = "-ofsname=" + device_path + ",subtype=vlunfs";
   fuse_opt_add_arg(&args, fsname.c_str());
   FuseTuning tuning;
@@ -224,9 +283,8 @@ int main(int argc, char* argv[]) {
   fuse_session* se = fuse_session_new(&args, &fuse_operations(), sizeof(fuse_lowlevel_ops), fs.get());
   if (se == nullptr) return 2;  // libfuse has said which option it does not know
   if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, opts.mountpoint) != 0) {
-    std::fprintf(stderr, "vlunfs: cannot mount on %s\n", opts.mountpoint);
     fuse_session_destroy(se);
-    return 1;
+    return refuse(std::string("cannot mount on ") + opts.mountpoint);
   }
   // So that `umount MNT` returns only after this daemon has released the image.
   std::string not_recorded;
@@ -242,37 +300,7 @@ int main(int argc, char* argv[]) {
   // Daemonize by hand rather than with fuse_daemonize(): the child must clone the parent's AFU
   // contexts (a context belongs to the process that attached it, pitfall 21), and the parent
   // waits to report whether that worked, so a failure is seen on the terminal, not in syslog.
-  int report_fd = -1;
-  if (!opts.foreground) {
-    int pipefd[2];
-    if (pipe(pipefd) != 0) return 1;
-    pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid > 0) {
-      close(pipefd[1]);
-      char buf[1024];
-      ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
-      if (n == 1 && buf[0] == 0) _exit(0);
-      buf[n > 0 ? n : 0] = 0;
-      std::fprintf(stderr, "vlunfs: cannot mount: %s\n", n > 0 ? buf : "the daemon died while starting");
-      _exit(1);
-    }
-    close(pipefd[0]);
-    report_fd = pipefd[1];
-    setsid();
-    (void)!chdir("/");
-  }
-  auto report = [&](const std::string& message) {
-    if (report_fd < 0) return;
-    if (message.empty()) {
-      char ok = 0;
-      (void)!write(report_fd, &ok, 1);
-    } else {
-      (void)!write(report_fd, message.data(), message.size());
-    }
-    close(report_fd);
-    report_fd = -1;
-  };
+  if (!opts.foreground && !fork_before_open && !fork_daemon(&report_fd)) return 1;
 
   // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon.
   if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) {
@@ -280,7 +308,7 @@ int main(int argc, char* argv[]) {
                 "could deadlock under heavy memory pressure", std::strerror(errno));
   }
 
-  if (!opts.foreground) {
+  if (!opts.foreground && !fork_before_open) {
     std::error_code ec;
     if (reattach_device_in_child) ec = reattach_device_in_child(&why);
     if (!ec) ec = fs->adopt_parent_contexts(&why);

@@ -4,6 +4,7 @@
 #include "fs/filesystem.h"
 
 #include "fs/log.h"
+#include "store/rbd/named_store.h"
 #include "vlunfs/image_release.h"
 #include "vlunfs/sislite.h"
 
@@ -15,17 +16,22 @@ namespace vlunfs::fs {
 
 Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, const MountOptions& options,
                                                       std::string* why) {
-  store::FileStoreOptions fo;
-  fo.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
-  fo.read_only = options.read_only;
-  fo.write_behind = options.write_behind;
+  store::NamedStoreOptions so;
+  so.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
+  so.read_only = options.read_only;
+  so.write_behind = options.write_behind;
+  so.ceph = options.ceph;
+  so.takeover = options.takeover;
+  so.on_fenced = [](const std::string& message) { log_error("%s", message.c_str()); };
   // A daemon that was just unmounted may still be writing its last checkpoint: wait for it.
-  store::ReleaseWait wait;
-  wait.on_wait = [&] { log_info("waiting for the vlunfs daemon that is releasing %s...", device.c_str()); };
-  auto dev = store::open_file_store_after_release(device, fo, wait);
+  so.wait.on_wait = [&] { log_info("waiting for the vlunfs daemon that is releasing %s...", device.c_str()); };
+  std::string detail;
+  auto dev = store::open_named_store(device, so, &detail);
   if (!dev) {
     int e = dev.error().value();
-    if (e == EBUSY) {
+    if (!detail.empty()) {
+      *why = detail;
+    } else if (e == EBUSY) {
       if (auto mountpoint = store::vlunfs_mountpoint_of(device)) {
         *why = device + " is in use: it is mounted on " + *mountpoint + "; unmount it first (umount " + *mountpoint + ")";
       } else {

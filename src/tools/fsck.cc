@@ -3,6 +3,7 @@
 #include "afu/capi/device.h"
 
 #include "vlunfs/sislite.h"
+#include "store/rbd/named_store.h"
 #include "vlunfs/image_release.h"
 #include "vlunfs/store.h"
 #include "vlunfs/vlun.h"
@@ -530,16 +531,22 @@ Report run(const std::string& device, const Options& options) {
     }
     return check_device(*capi.value().store, device, options);
   }
-  store::FileStoreOptions fo;
-  fo.block_size = 512;
-  fo.read_only = options.mode() == Repair::kNone;
+  store::NamedStoreOptions so;
+  so.block_size = 512;
+  so.read_only = options.mode() == Repair::kNone;
+  so.ceph = options.ceph;
   // Right after an unmount the daemon may still be writing its last checkpoint: wait for it.
-  store::ReleaseWait wait;
-  wait.on_wait = [&] { std::fprintf(stderr, "fsck: waiting for the vlunfs daemon that is releasing %s...\n", device.c_str()); };
-  auto dev = store::open_file_store_after_release(device, fo, wait);
+  so.wait.on_wait = [&] { std::fprintf(stderr, "fsck: waiting for the vlunfs daemon that is releasing %s...\n", device.c_str()); };
+  std::string detail;
+  auto dev = store::open_named_store(device, so, &detail);
   if (!dev) {
     Report r;
     std::string what_to_do;
+    if (!detail.empty()) {
+      r.errors.push_back(detail);
+      r.exit_code = EXIT_OPERATIONAL;
+      return r;
+    }
     if (dev.error().value() == EBUSY) {
       auto mountpoint = store::vlunfs_mountpoint_of(device);
       what_to_do = mountpoint ? " (it is mounted on " + *mountpoint + ": unmount it before fsck)"

@@ -1,5 +1,6 @@
 #include "tools/fsck_cli.h"
 
+#include "store/rbd/named_store.h"
 #include "vlunfs/fsck.h"
 
 #include <csignal>
@@ -34,6 +35,8 @@ void add_fsck_options(CLI::App& app, FsckCommandLine* cl) {
   n->excludes(p, y);
   p->excludes(y);
   app.add_flag("-f,--force", cl->force, "accepted for fsck(8)'s sake: every run checks everything");
+  app.add_option("-o,--options", cl->options,
+                 "for rbd:POOL/IMAGE: ceph_conf=PATH (default /etc/ceph/ceph.conf), ceph_id=NAME (default admin)");
   app.add_flag("--progress", cl->progress, "a progress line on stderr (the default on a terminal, unless preening)");
   app.footer(
       "Exit codes (fsck(8)): 0 no errors, 1 errors corrected, 4 errors left uncorrected, 8 operational error "
@@ -44,6 +47,12 @@ int run_fsck(const FsckCommandLine& cl) {
   std::signal(SIGINT, cancelled);
   std::signal(SIGTERM, cancelled);
   fsck::Options options;
+  std::string unknown, why;
+  bool takeover = false;
+  if (!store::take_ceph_options(cl.options, &options.ceph, &takeover, &unknown, &why) || takeover || !unknown.empty()) {
+    std::fprintf(stderr, "fsck: %s\n", !why.empty() ? why.c_str() : ("-o " + cl.options + ": only ceph_conf=PATH and ceph_id=NAME").c_str());
+    return fsck::EXIT_USAGE;
+  }
   options.repair = cl.repair;
   options.preen = cl.preen;
   options.progress = cl.progress || (!cl.preen && ::isatty(STDERR_FILENO));

@@ -15,6 +15,7 @@ struct FsckCommandLine {
   bool repair = false;      // -y, --repair, -r
   bool force = false;       // -f: accepted; every run checks everything
   bool progress = false;    // --progress
+  std::string options;      // -o ceph_conf=PATH,ceph_id=NAME for rbd:POOL/IMAGE
 };
 
 // Adds fsck's argument and options to `app` (a program of its own, or vlunctl's subcommand).

@@ -9,6 +9,7 @@
 #include "tools/mkfs_device.h"
 #include "tools/size_arg.h"
 #include "vlunfs/meta.h"
+#include "store/rbd/named_store.h"
 #include "vlunfs/store.h"
 
 #include <blkid/blkid.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <string>
 
 namespace {
@@ -71,6 +74,74 @@ std::string open_failure(const std::string& path, std::error_code ec, bool block
   return text;
 }
 
+// Formats the opened device and prints the summary (unless quiet). On failure says why, with
+// `removed_note` after it, and returns on_failure()'s code.
+int format_and_report(store::BlockStore& dev, const std::string& path, uint32_t block_size, unsigned chunk_shift,
+                      bool quiet, const char* removed_note, const std::function<int()>& on_failure) {
+  meta::FormatOptions options;
+  options.block_size = block_size;
+  options.chunk_shift = chunk_shift;
+  std::string why;
+  tools::EraseProgress progress;
+  if (!quiet && ::isatty(STDERR_FILENO)) progress = tools::erase_progress_line(stderr);
+  auto erasing = tools::with_erase_progress(dev, progress);
+  auto g = meta::format(*erasing, options, &why);
+  if (!g) {
+    std::fprintf(stderr, "mkfs.vlunfs: cannot format %s: %s%s\n", path.c_str(),
+                 why.empty() ? g.error().message().c_str() : why.c_str(),
+                 removed_note);
+    erasing.reset();
+    return on_failure();
+  }
+  if (quiet) return 0;
+  const meta::Geometry& geo = g.value();
+  std::printf("%s: vlunfs format %u, %s, block size %u, chunk %s (2^%u blocks%s)\n", path.c_str(), geo.version,
+              tools::human_size(geo.device_bytes).c_str(), geo.block_size, tools::human_size(geo.chunk_bytes()).c_str(),
+              geo.chunk_shift, geo.chunk_shift == 16 ? ", as the hardware" : ", simulator only");
+  std::printf("  flash pool: %llu chunks (%s); metadata: %s (journal %s, 2 checkpoints of %s)\n",
+              static_cast<unsigned long long>(geo.data_chunks()),
+              tools::human_size(geo.data_chunks() * geo.chunk_bytes()).c_str(),
+              tools::human_size(geo.data_offset).c_str(), tools::human_size(geo.journal_bytes).c_str(),
+              tools::human_size(geo.checkpoint_bytes).c_str());
+  return 0;
+}
+
+// mkfs.vlunfs [--size SIZE] rbd:POOL/IMAGE: creates the image (thin, with the exclusive-lock
+// feature that fencing needs) or, with --force, formats an existing one; holds its lock meanwhile,
+// so a pool that is mounted anywhere is refused. An image it created and could not format is removed.
+int format_rbd_image(const store::RbdImageName& image, const std::optional<uint64_t>& size, uint32_t block_size,
+                     unsigned chunk_shift, bool force, bool quiet, const store::CephClientOptions& ceph) {
+  store::RbdStoreOptions ro;
+  ro.client = ceph;
+  ro.block_size = block_size;
+  ro.create_size = size.value_or(0);
+  ro.exclusive_lock = true;
+  store::RbdOpenReport report;
+  auto opened = store::open_rbd_store(image, ro, &report);
+  if (!opened) {
+    std::fprintf(stderr, "mkfs.vlunfs: %s\n", report.detail.empty() ? opened.error().message().c_str() : report.detail.c_str());
+    return 1;
+  }
+  std::unique_ptr<store::BlockStore> dev = std::move(opened).value();
+  if (!report.created && !force) {
+    std::fprintf(stderr, "mkfs.vlunfs: %s already exists%s; use --force to format it (every vLUN on it is lost)\n",
+                 image.text().c_str(), meta::has_vlunfs_signature(*dev) ? " and holds a vlunfs filesystem" : "");
+    return 1;
+  }
+  if (!report.created && size && dev->size_bytes() != *size) {
+    std::fprintf(stderr, "mkfs.vlunfs: %s exists with another size (%s); resize it with rbd resize, or drop --size\n",
+                 image.text().c_str(), tools::human_size(dev->size_bytes()).c_str());
+    return 1;
+  }
+  auto failed = [&]() {
+    dev.reset();
+    if (report.created) (void)store::remove_rbd_image(image, ceph);
+    return 1;
+  };
+  return format_and_report(*dev, image.text(), block_size, chunk_shift, quiet,
+                           report.created ? " (the image it created is removed)" : "", failed);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,7 +152,9 @@ int main(int argc, char** argv) {
   unsigned chunk_shift = 16;
   bool force = false, quiet = false;
   std::string backend_text = "auto";
-  app.add_option("DEVICE_OR_IMAGE", path, "block device, or image file (created sparse if missing)")->required();
+  app.add_option("DEVICE_OR_IMAGE", path,
+                 "block device, image file (created sparse if missing), or Ceph RBD image rbd:POOL/IMAGE (created "
+                 "thin if missing)")->required();
   app.add_option("-s,--size", size_text,
                  "size of the image to create: bytes, or a number with a unit K, M, G, T, P, E (powers of "
                  "1024; KiB, GiB... also work), e.g. 64G or 1.5T");
@@ -99,6 +172,9 @@ int main(int argc, char** argv) {
                  "the cxlflash ioctls; sim: an image or block device; auto (default): capi when the device answers "
                  "DK_CXLFLASH_ATTACH")
       ->check(CLI::IsMember({"auto", "sim", "capi"}));
+  std::string option_list;
+  app.add_option("-o,--options", option_list,
+                 "for rbd:POOL/IMAGE: ceph_conf=PATH (default /etc/ceph/ceph.conf), ceph_id=NAME (default admin)");
   app.add_flag("-q,--quiet", quiet, "print nothing but errors (no summary, no progress line)");
   if (auto code = tools::parse_command_line(app, argc, argv, kUsage)) return *code;
 
@@ -119,6 +195,20 @@ int main(int argc, char** argv) {
                    size_text.c_str(), static_cast<unsigned long long>(*size), block_size);
       return kUsage;
     }
+  }
+  if (auto image = store::parse_rbd_name(path)) {
+    store::CephClientOptions ceph;
+    std::string unknown, why;
+    bool takeover = false;
+    if (!store::take_ceph_options(option_list, &ceph, &takeover, &unknown, &why) || takeover || !unknown.empty()) {
+      std::fprintf(stderr, "mkfs.vlunfs: %s\n", !why.empty() ? why.c_str() : ("-o " + option_list + ": only ceph_conf=PATH and ceph_id=NAME").c_str());
+      return kUsage;
+    }
+    return format_rbd_image(*image, size, block_size, chunk_shift, force, quiet, ceph);
+  }
+  if (!option_list.empty()) {
+    std::fprintf(stderr, "mkfs.vlunfs: -o is for rbd:POOL/IMAGE only\n");
+    return kUsage;
   }
   const bool on_capi = afu::capi::use_capi(afu::capi::parse_backend(backend_text).value(), path);
   if (on_capi && size) {
@@ -202,30 +292,6 @@ int main(int argc, char** argv) {
     dev = std::move(opened).value();
   }
 
-  meta::FormatOptions options;
-  options.block_size = block_size;
-  options.chunk_shift = chunk_shift;
-  std::string why;
-  tools::EraseProgress progress;
-  if (!quiet && ::isatty(STDERR_FILENO)) progress = tools::erase_progress_line(stderr);
-  auto erasing = tools::with_erase_progress(*dev, progress);
-  auto g = meta::format(*erasing, options, &why);
-  if (!g) {
-    std::fprintf(stderr, "mkfs.vlunfs: cannot format %s: %s%s\n", path.c_str(),
-                 why.empty() ? g.error().message().c_str() : why.c_str(),
-                 created ? " (the image it created is removed)" : "");
-    erasing.reset();
-    return failed();
-  }
-  if (quiet) return 0;
-  const meta::Geometry& geo = g.value();
-  std::printf("%s: vlunfs format %u, %s, block size %u, chunk %s (2^%u blocks%s)\n", path.c_str(), geo.version,
-              tools::human_size(geo.device_bytes).c_str(), geo.block_size, tools::human_size(geo.chunk_bytes()).c_str(),
-              geo.chunk_shift, geo.chunk_shift == 16 ? ", as the hardware" : ", simulator only");
-  std::printf("  flash pool: %llu chunks (%s); metadata: %s (journal %s, 2 checkpoints of %s)\n",
-              static_cast<unsigned long long>(geo.data_chunks()),
-              tools::human_size(geo.data_chunks() * geo.chunk_bytes()).c_str(),
-              tools::human_size(geo.data_offset).c_str(), tools::human_size(geo.journal_bytes).c_str(),
-              tools::human_size(geo.checkpoint_bytes).c_str());
-  return 0;
+  return format_and_report(*dev, path, block_size, chunk_shift, quiet,
+                           created ? " (the image it created is removed)" : "", failed);
 }

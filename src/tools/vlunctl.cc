@@ -13,6 +13,7 @@
 #include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
 #include "vlunfs/fsck.h"
+#include "store/rbd/named_store.h"
 #include "vlunfs/image_release.h"
 #include "vlunfs/meta.h"
 #include "vlunfs/sislite.h"
@@ -180,15 +181,65 @@ int sync_command(const std::string& path) {
   return 0;
 }
 
-int info_image(const std::string& image) {
-  store::FileStoreOptions fo;
-  fo.block_size = 512;
-  fo.read_only = true;
-  store::ReleaseWait wait;  // a daemon just unmounted may still be writing its last checkpoint
-  wait.on_wait = [&] { std::fprintf(stderr, "vlunctl: waiting for the vlunfs daemon that is releasing %s...\n", image.c_str()); };
-  auto dev = store::open_file_store_after_release(image, fo, wait);
+// The -o list of the commands that open an image: ceph_conf= and ceph_id= (and takeover, where
+// `takeover_allowed`); false after saying what is wrong.
+bool parse_ceph_option_list(const std::string& list, store::CephClientOptions* ceph, bool takeover_allowed,
+                            bool* takeover) {
+  std::string unknown, why;
+  bool asked = false;
+  if (!store::take_ceph_options(list, ceph, &asked, &unknown, &why)) {
+    std::fprintf(stderr, "vlunctl: %s\n", why.c_str());
+    return false;
+  }
+  if (!unknown.empty() || (asked && !takeover_allowed)) {
+    std::fprintf(stderr, "vlunctl: -o %s: unknown option (ceph_conf=PATH, ceph_id=NAME)\n",
+                 unknown.empty() ? "takeover" : unknown.c_str());
+    return false;
+  }
+  if (takeover) *takeover = asked;
+  return true;
+}
+
+// vlunctl takeover rbd:POOL/IMAGE: the daemon that held the pool is dead (or must be stopped from
+// writing): break its lock, which blocklists it, so that a new mount can take the pool and replay
+// its journal (docs/rbd.md "Fencing").
+int takeover_command(const std::string& name, const store::CephClientOptions& ceph) {
+  auto image = store::parse_rbd_name(name);
+  if (!image || image->pool.empty() || image->image.empty()) {
+    std::fprintf(stderr, "vlunctl: takeover needs an RBD image, rbd:POOL/IMAGE (a local image's lock goes with its "
+                         "process)\n");
+    return 2;
+  }
+  std::string detail;
+  auto broken = store::break_rbd_lock(*image, ceph, &detail);
+  if (!broken) {
+    std::fprintf(stderr, "vlunctl: %s\n", detail.empty() ? broken.error().message().c_str() : detail.c_str());
+    return 1;
+  }
+  if (broken.value().empty()) {
+    std::printf("%s: nobody held its lock; mount it\n", name.c_str());
+  } else {
+    std::printf("%s: broke the lock of %s, which the cluster now refuses; mount it to replay its journal\n",
+                name.c_str(), broken.value().c_str());
+  }
+  return 0;
+}
+
+int info_image(const std::string& image, const store::CephClientOptions& ceph) {
+  store::NamedStoreOptions so;
+  so.block_size = 512;
+  so.read_only = true;
+  so.ceph = ceph;
+  // A daemon just unmounted may still be writing its last checkpoint.
+  so.wait.on_wait = [&] { std::fprintf(stderr, "vlunctl: waiting for the vlunfs daemon that is releasing %s...\n", image.c_str()); };
+  std::string detail;
+  auto dev = store::open_named_store(image, so, &detail);
   if (!dev) {
     std::string what_to_do;
+    if (!detail.empty()) {
+      std::fprintf(stderr, "vlunctl: %s\n", detail.c_str());
+      return 1;
+    }
     if (dev.error().value() == EBUSY) {
       auto mountpoint = store::vlunfs_mountpoint_of(image);
       what_to_do = mountpoint ? " (mounted: use 'vlunctl info " + *mountpoint + "')"
@@ -253,6 +304,14 @@ int main(int argc, char** argv) {
   std::string target;
   auto* info = app.add_subcommand("info", "geometry and usage of an image/device, or of a mounted vlunfs");
   info->add_option("IMAGE_OR_MOUNTPOINT", target)->required();
+  std::string info_options;
+  info->add_option("-o,--options", info_options, "for rbd:POOL/IMAGE: ceph_conf=PATH, ceph_id=NAME");
+
+  std::string takeover_target, takeover_options;
+  auto* takeover = app.add_subcommand("takeover", "break the lock of the dead daemon that held rbd:POOL/IMAGE (the "
+                                                  "cluster blocklists it), so that a new mount can replay its journal");
+  takeover->add_option("rbd:POOL/IMAGE", takeover_target)->required();
+  takeover->add_option("-o,--options", takeover_options, "ceph_conf=PATH (default /etc/ceph/ceph.conf), ceph_id=NAME (default admin)");
 
   std::string mountpoint;
   auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks, "
@@ -292,10 +351,17 @@ int main(int argc, char** argv) {
   if (*thin) return thin_command(thin_path, !thick);
   if (*sync) return sync_command(sync_path);
 
+  if (*takeover) {
+    store::CephClientOptions ceph;
+    if (!parse_ceph_option_list(takeover_options, &ceph, false, nullptr)) return 2;
+    return takeover_command(takeover_target, ceph);
+  }
   if (*info) {
     struct stat st;
     if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return print_report(target, VLUNFS_REPORT_POOL);
-    return info_image(target);
+    store::CephClientOptions ceph;
+    if (!parse_ceph_option_list(info_options, &ceph, false, nullptr)) return 2;
+    return info_image(target, ceph);
   }
   if (*ls) return print_report(mountpoint, VLUNFS_REPORT_VLUNS);
   if (*fsck_cmd) return tools::run_fsck(fsck_command_line);
