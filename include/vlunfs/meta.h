@@ -28,7 +28,7 @@ inline constexpr size_t MAX_SYMLINK = 4095;
 
 struct Inode {
   uint64_t ino = 0;
-  uint32_t mode = 0;  // S_IFREG / S_IFDIR / S_IFLNK | permission bits
+  uint32_t mode = 0;  // S_IFREG / S_IFDIR / S_IFLNK / a special file type | permission bits
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint32_t nlink = 0;  // 0 with the inode still present = orphan (unlinked, was open)
@@ -41,7 +41,11 @@ struct Inode {
   uint64_t parent = 0;                     // directories only: for ".."
   int64_t btime_ns = 0;                    // creation (birth) time; 0 = unknown (made before format 2)
   uint64_t origin = 0;                     // regular files: the inode cloned or snapshotted; 0 = none
+  uint64_t rdev = 0;                       // device nodes: the device number (format 3); 0 otherwise
 };
+
+// FIFOs, sockets and device nodes: inodes without a vLUN (no chunks), like symlinks without a target.
+bool is_special_file(uint32_t mode);
 
 inline constexpr uint32_t INODE_FLAG_THIN = 0x1;      // reserved for thin vLUNs
 inline constexpr uint32_t INODE_FLAG_READONLY = 0x2;  // reserved for snapshots
@@ -61,6 +65,7 @@ struct CreateRecord {  // a new inode and its first name; ino must equal ns.next
   uint32_t mode = 0, uid = 0, gid = 0;
   int64_t time_ns = 0;  // atime = mtime = ctime; parent's mtime/ctime too
   std::string symlink;
+  uint64_t rdev = 0;    // device nodes only; a special file's Create is journaled as type 10 (format 3)
 };
 struct LinkRecord {  // a further name for an existing non-directory inode
   uint64_t ino = 0, parent = 0;

@@ -21,6 +21,9 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   uint64_t want = keep_size_chunks_only ? std::max(old_chunks, (new_size + chunk_bytes - 1) / chunk_bytes)
                                         : (new_size + chunk_bytes - 1) / chunk_bytes;
   if (new_size > (uint64_t{1} << 62) || want > meta::max_lxt_entries(geometry_)) return errno_error(EFBIG);
+  // A thick vLUN owns every chunk of its size: one larger than the pool could never be (EFBIG,
+  // design decision 6); ENOSPC says only that the pool lacks free chunks now.
+  if (!file->thin && want > old_chunks && want > lun_->total_chunks()) return errno_error(EFBIG);
   const uint64_t final_size = keep_size_chunks_only ? old_size : new_size;
   // Bytes between the old end and the new one read as zeros, whatever the chunk held before (a
   // shrink leaves stale bytes past the end; new chunks are zero already). Zeroed and flushed

@@ -51,6 +51,10 @@ class FileVlun {
   // Opens (FUSE handles, and pins while a sync or clone uses the file). Guarded by
   // Filesystem::ns_mu_: the last release and an unlink decide under it who frees the vLUN.
   int opens = 0;
+  // Of those, FUSE handles opened for writing. While there is one, the kernel may hold written
+  // pages the daemon has not seen yet: the writeback cache, or a shared writable mmap (which holds
+  // its file open until munmap, and the kernel writes its pages back at munmap and at release).
+  std::atomic<int> write_opens{0};
 
   std::atomic<bool> thin{false};       // unwritten chunks map the zero chunk (set under ns_mu_)
   std::atomic<bool> read_only{false};  // a snapshot (set under ns_mu_)

@@ -1,6 +1,6 @@
 // fs/: the filesystem's operations, independent of FUSE. Every regular file is a vLUN of the
 // mount's vLUN client (client/): created empty, resized, read and written by vLBA, released when
-// removed. Directories and symlinks are metadata only. The AFU backend is the program's choice,
+// removed. Directories, symlinks and special files (FIFOs, sockets, device nodes) are metadata only. The AFU backend is the program's choice,
 // passed to start().
 //
 // Locks (what each protects is written next to it, and each private function's contract is a
@@ -46,6 +46,8 @@ struct MountOptions {
   // a dead daemon (-o ceph_conf=, ceph_id=, takeover; docs/rbd.md).
   store::CephClientOptions ceph;
   bool takeover = false;
+  // The kernel caches file data (false with -o direct_io, where no written page waits in it).
+  bool page_cache = true;
 };
 
 struct Attr {
@@ -131,6 +133,9 @@ class Filesystem {
   Result<Attr> lookup(uint64_t parent, const std::string& name);
   Result<Attr> getattr(uint64_t ino);
   Result<Attr> create(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who);
+  // A regular file (as create), or a FIFO, socket or device node: an inode without a vLUN that
+  // keeps `rdev` (the mount is nodev: the kernel refuses to open a device node on it).
+  Result<Attr> mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev, const Credentials& who);
   Result<Attr> mkdir(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who);
   Result<Attr> symlink(uint64_t parent, const std::string& name, const std::string& target, const Credentials& who);
   Result<Attr> link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
@@ -147,7 +152,11 @@ class Filesystem {
 
   // ---- open files and data ----
   Result<FileVlun*> open_file(uint64_t ino, bool for_write = false);
-  void release_file(FileVlun* file);
+  void release_file(FileVlun* file, bool for_write = false);  // for_write as its open_file's
+  // True while the kernel may hold pages of the file written and not yet sent here (a handle open
+  // for writing, with the page cache on): then lseek's SEEK_DATA/SEEK_HOLE and st_blocks cannot be
+  // answered from the chunk map alone (docs/posix.md, "SEEK_DATA and SEEK_HOLE").
+  bool may_hold_unseen_writes(const FileVlun* file) const;
   // Reads up to out.size() bytes at offset; returns how many (0 at or past EOF).
   Result<size_t> read(FileVlun* file, uint64_t offset, std::span<std::byte> out);
   Result<size_t> write(FileVlun* file, uint64_t offset, std::span<const std::byte> data);
@@ -185,7 +194,7 @@ class Filesystem {
   Result<uint64_t> commit(const meta::Record& record) REQUIRES(ns_mu_);  // the journal's order is ns_mu_'s
   std::error_code durable(uint64_t seq);  // may wait with ns_mu_ held or not
   Result<Attr> make_node(uint64_t parent, const std::string& name, uint32_t mode,
-                         const Credentials& who, const std::string& symlink) EXCLUDES(ns_mu_);
+                         const Credentials& who, const std::string& symlink, uint64_t rdev = 0) EXCLUDES(ns_mu_);
   std::error_code check_name(const std::string& name) const;
   std::error_code remove_name(uint64_t parent, const std::string& name, bool directory) EXCLUDES(ns_mu_);
   std::error_code writable() const;

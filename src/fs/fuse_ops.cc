@@ -22,6 +22,10 @@ namespace {
 constexpr double kTimeout = 1.0;  // attribute/entry cache: only this daemon changes the namespace
 
 FuseTuning g_tuning;  // written by main() before the session exists, read-only afterwards
+fuse_session* g_session = nullptr;  // for notifications; set by main() before the loop starts
+bool g_single_thread = false;
+
+bool for_write(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
 
 Filesystem& fs_of(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
 FileVlun* file_of(fuse_file_info* fi) { return fi ? reinterpret_cast<FileVlun*>(fi->fh) : nullptr; }
@@ -86,8 +90,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_readlink(req, r.value().c_str());
 }
 
-void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-  reply_entry(req, fs_of(req).create(parent, name, mode, credentials(req)));
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  reply_entry(req, fs_of(req).mknod(parent, name, mode, rdev, credentials(req)));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
@@ -116,23 +120,23 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* 
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = fs_of(req).open_file(ino, (fi->flags & O_ACCMODE) != O_RDONLY);
+  auto r = fs_of(req).open_file(ino, for_write(fi));
   if (!r) return reply_error(req, r.error());
   fi->fh = reinterpret_cast<uint64_t>(r.value());
   apply_open(g_tuning, fi);
-  if (fuse_reply_open(req, fi) != 0) fs_of(req).release_file(r.value());
+  if (fuse_reply_open(req, fi) != 0) fs_of(req).release_file(r.value(), for_write(fi));
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   Filesystem& fs = fs_of(req);
   auto a = fs.create(parent, name, mode, credentials(req));
   if (!a) return reply_error(req, a.error());
-  auto f = fs.open_file(a.value().st.st_ino);
+  auto f = fs.open_file(a.value().st.st_ino, for_write(fi));
   if (!f) return reply_error(req, f.error());
   fi->fh = reinterpret_cast<uint64_t>(f.value());
   apply_open(g_tuning, fi);
   fuse_entry_param e = entry_of(a.value());
-  if (fuse_reply_create(req, &e, fi) != 0) fs.release_file(f.value());
+  if (fuse_reply_create(req, &e, fi) != 0) fs.release_file(f.value(), for_write(fi));
 }
 
 // Per-thread, page-aligned: the AFU reads into it directly and fuse_reply_buf copies it out.
@@ -172,7 +176,7 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  fs_of(req).release_file(file_of(fi));
+  fs_of(req).release_file(file_of(fi), for_write(fi));
   fuse_reply_err(req, 0);
 }
 
@@ -229,9 +233,24 @@ void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t length,
                                            static_cast<uint64_t>(length)).value());
 }
 
-void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+// SEEK_DATA/SEEK_HOLE: the kernel forwards them without writing back its cached pages first, so
+// while a handle is open for writing (writeback cache, shared writable mmap) the chunk map and
+// the size may be behind what reads return. The inode's pages from `off` on are then invalidated
+// first: the kernel writes the dirty ones back (launder) and waits for those WRITEs, which other
+// serving threads answer, before the notification returns; the map is then up to date and the
+// size is the kernel's. One thread cannot serve both, and a failed notification proves nothing:
+// ENOSYS then hands SEEK_DATA/SEEK_HOLE to the kernel's generic code for the rest of the mount
+// (everything data, a hole at the kernel's EOF), which is never less than what reads return.
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
   if (off < 0) return (void)fuse_reply_err(req, ENXIO);
-  auto r = fs_of(req).lseek(file_of(fi), static_cast<uint64_t>(off), whence);
+  Filesystem& fs = fs_of(req);
+  if ((whence == SEEK_DATA || whence == SEEK_HOLE) && fs.may_hold_unseen_writes(file_of(fi))) {
+    if (g_single_thread || g_session == nullptr) return (void)fuse_reply_err(req, ENOSYS);
+    const off_t first_page = off & ~off_t{4095};
+    const int rc = fuse_lowlevel_notify_inval_inode(g_session, ino, first_page, 0);
+    if (rc != 0 && rc != -ENOENT) return (void)fuse_reply_err(req, ENOSYS);
+  }
+  auto r = fs.lseek(file_of(fi), static_cast<uint64_t>(off), whence);
   if (!r) return reply_error(req, r.error());
   fuse_reply_lseek(req, static_cast<off_t>(r.value()));
 }
@@ -312,6 +331,11 @@ const fuse_lowlevel_ops kOps = [] {
 }  // namespace
 
 void set_fuse_tuning(const FuseTuning& tuning) { g_tuning = tuning; }
+
+void set_fuse_session(fuse_session* se, bool single_thread) {
+  g_session = se;
+  g_single_thread = single_thread;
+}
 
 const fuse_lowlevel_ops& fuse_operations() { return kOps; }
 

@@ -99,7 +99,10 @@ void usage(const char* prog) {
       "  -o thin            new files are thin: chunks are allocated on first write, so a vLUN\n"
       "                     may be larger than the flash (ENOSPC comes at write time)\n"
       "  -o allow_other     let other users reach the mount (needs user_allow_other for non-root)\n"
-      "  -o direct_io       no page cache for file data: every read and write goes to the daemon\n"
+      "  -o direct_io       no page cache for file data: every read and write goes to the daemon;\n"
+      "                     mmap(MAP_SHARED) then fails with ENODEV (libfuse 3.14 cannot ask the\n"
+      "                     kernel for FUSE_DIRECT_IO_ALLOW_MMAP); MAP_PRIVATE and running programs\n"
+      "                     from the mount work\n"
       "  -o writeback_cache the kernel caches writes and sends them later in large pieces (fast\n"
       "                     small writes; errors such as ENOSPC then come at fsync or close); the\n"
       "                     mount's dirty-page limit is raised (bdi max_ratio 100, no strict_limit)\n"
@@ -199,6 +202,7 @@ int main(int argc, char* argv[]) {
   MountOptions mount_options;
   mount_options.read_only = conf.read_only != 0;
   mount_options.thin = conf.thin != 0;
+  mount_options.page_cache = conf.direct_io == 0;
   if (conf.write_behind != nullptr) {
     std::string why;
     auto window = vlunfs::tools::parse_size(conf.write_behind, &why, uint64_t{1} << 20);
@@ -333,6 +337,7 @@ int main(int argc, char* argv[]) {
   report("");
   log_info("mounted %s on %s", device.c_str(), canonical);
 
+  set_fuse_session(se, opts.singlethread != 0);
   const int rc = run_session(se, tuning, opts.singlethread != 0);
   fs->shutdown();
   fuse_remove_signal_handlers(se);

@@ -60,9 +60,20 @@ Attr Filesystem::attr_of(const meta::Inode& inode) const {
       st.st_size = static_cast<off_t>(it->second->size.load());
       if (it->second->size_dirty) mtime = std::max(mtime, it->second->mtime_ns.load());
     }
-    st.st_blocks = static_cast<blkcnt_t>(chunks * geometry_.chunk_bytes() / 512);
+    uint64_t bytes = chunks * geometry_.chunk_bytes();
+    // Pages the kernel may hold unwritten could lie anywhere, past this size too (the writeback
+    // cache's size runs ahead): never 0, and never less than the size, so that tools that take
+    // few blocks for holes (cp, tar --sparse) read the file instead.
+    if (it != vluns_.end() && may_hold_unseen_writes(it->second.get())) {
+      bytes = std::max({bytes, static_cast<uint64_t>(st.st_size), uint64_t{geometry_.block_size}});
+    }
+    st.st_blocks = static_cast<blkcnt_t>((bytes + 511) / 512);
   } else if (file_type(inode.mode) == S_IFLNK) {
     st.st_size = static_cast<off_t>(inode.symlink.size());
+  } else if (meta::is_special_file(inode.mode)) {
+    st.st_size = 0;
+    st.st_blocks = 0;
+    st.st_rdev = static_cast<dev_t>(inode.rdev);
   } else {
     st.st_size = 4096;
     st.st_blocks = 0;
@@ -100,7 +111,7 @@ Result<Attr> Filesystem::getattr(uint64_t ino) {
 }
 
 Result<Attr> Filesystem::make_node(uint64_t parent, const std::string& name, uint32_t mode,
-                                   const Credentials& who, const std::string& symlink) {
+                                   const Credentials& who, const std::string& symlink, uint64_t rdev) {
   if (auto ec = writable()) return ec;
   if (auto ec = check_name(name)) return ec;
   std::unique_lock lock(ns_mu_);
@@ -120,6 +131,7 @@ Result<Attr> Filesystem::make_node(uint64_t parent, const std::string& name, uin
   if ((dir->mode & S_ISGID) && file_type(mode) == S_IFDIR) rec.mode |= S_ISGID;
   rec.time_ns = now_ns();
   rec.symlink = symlink;
+  rec.rdev = rdev;
   FileVlun* file = nullptr;
   if (file_type(mode) == S_IFREG) {
     auto created = new_vlun_locked(rec.ino, 0, {}, true);
@@ -148,8 +160,16 @@ Result<Attr> Filesystem::make_node(uint64_t parent, const std::string& name, uin
 }
 
 Result<Attr> Filesystem::create(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who) {
-  if (file_type(mode) != S_IFREG) return errno_error(EPERM);  // device nodes, fifos, sockets
+  if (file_type(mode) != S_IFREG) return errno_error(EPERM);  // mknod() makes the others
   return make_node(parent, name, mode, who, "");
+}
+
+Result<Attr> Filesystem::mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
+                               const Credentials& who) {
+  if (file_type(mode) == S_IFREG) return make_node(parent, name, mode, who, "");
+  if (!meta::is_special_file(mode)) return errno_error(EINVAL);
+  const bool device = file_type(mode) == S_IFCHR || file_type(mode) == S_IFBLK;
+  return make_node(parent, name, mode, who, "", device ? rdev : 0);
 }
 
 Result<Attr> Filesystem::mkdir(uint64_t parent, const std::string& name, uint32_t mode, const Credentials& who) {

@@ -84,10 +84,18 @@ Result<FileVlun*> Filesystem::open_file(uint64_t ino, bool for_write) {
   auto it = vluns_.find(ino);
   if (it == vluns_.end()) return errno_error(EIO);
   it->second->opens++;
+  if (for_write) it->second->write_opens++;
   return it->second.get();
 }
 
-void Filesystem::release_file(FileVlun* file) {
+bool Filesystem::may_hold_unseen_writes(const FileVlun* file) const {
+  return options_.page_cache && file->write_opens.load() > 0;
+}
+
+void Filesystem::release_file(FileVlun* file, bool for_write) {
+  // Decremented only here, after the kernel has written back what the handle left in its cache
+  // (at munmap, at flush, and at release with the writeback cache): nothing is unseen past it.
+  if (for_write) file->write_opens--;
   uint64_t seq = 0;
   if (file->size_dirty && !options_.read_only) {
     std::unique_lock io(file->io_mu);

@@ -36,6 +36,7 @@ void encode_inode(Encoder& e, const Inode& inode) {
   e.u64(inode.parent);
   e.i64(inode.btime_ns);
   e.u64(inode.origin);
+  e.u64(inode.rdev);
   e.text16(inode.symlink);
   e.u32(static_cast<uint32_t>(inode.lxt.size()));
   for (uint64_t entry : inode.lxt) e.u64(entry);
@@ -56,7 +57,7 @@ uint64_t inode_size(const Inode& inode) {
   return bytes;
 }
 
-// `version` 1 inodes have no creation time and origin (both read as 0).
+// `version` 1 inodes have no creation time and origin (both read as 0); versions 1 and 2 no rdev.
 bool decode_inode(Decoder& d, uint32_t version, Inode* out, std::string* why) {
   Inode inode;
   inode.ino = d.u64();
@@ -74,6 +75,7 @@ bool decode_inode(Decoder& d, uint32_t version, Inode* out, std::string* why) {
     inode.btime_ns = d.i64();
     inode.origin = d.u64();
   }
+  if (version >= 3) inode.rdev = d.u64();
   const uint16_t symlink_length = d.u16();
   if (d.ok() && symlink_length > MAX_SYMLINK) return fail(why, "a symlink target of " + std::to_string(symlink_length) + " bytes");
   inode.symlink = d.text(symlink_length);
@@ -181,7 +183,8 @@ bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, ui
   const uint64_t inode_count = load_u64(h + cf::kInodeCount);
 
   Decoder d(image.subspan(kCheckpointHeaderBytes));
-  if (inode_count > d.remaining() / (version >= 2 ? kMinEncodedInode : kMinEncodedInodeV1)) {
+  const size_t min_inode = version >= 3 ? kMinEncodedInode : version == 2 ? kMinEncodedInodeV2 : kMinEncodedInodeV1;
+  if (inode_count > d.remaining() / min_inode) {
     return fail(why, "claims " + std::to_string(inode_count) + " inodes, more than its " +
                          std::to_string(d.remaining()) + " bytes can hold");
   }

@@ -1,4 +1,4 @@
-// The on-disk layout of vlunfs metadata, format version 2 (version 1 is still read: below). docs/format.md says the same in prose;
+// The on-disk layout of vlunfs metadata, format version 3 (versions 1 and 2 are still read: below). docs/format.md says the same in prose;
 // this header is what the code reads. Everything is little-endian and CRC32C-protected.
 //
 //   byte 0        superblock copy 0 (4 KiB)
@@ -15,9 +15,11 @@
 namespace vlunfs::meta {
 
 // What this code writes, and the oldest it reads. Version 2 added each inode's creation time and
-// origin (checkpoint) and the Origin record (journal); a version 1 image is read as it is, and the
-// first read-write open rewrites it as version 2 (a checkpoint) before any record is appended.
-inline constexpr uint32_t kFormatVersion = 2;
+// origin (checkpoint) and the Origin record (journal); version 3 added special files (FIFOs,
+// sockets, device nodes): each inode's rdev (checkpoint) and the Create node record (journal). An
+// older image is read as it is, and the first read-write open rewrites it as this version (a
+// checkpoint) before any record is appended.
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kOldestFormatVersion = 1;
 
 // The unit of every metadata write and the alignment of every metadata region. Writes of one such
@@ -85,7 +87,8 @@ inline constexpr size_t kFirstSeq = 40;    // u64: holds every record with a sma
 // An encoded inode is at least this long (every fixed field, every count zero); a count is never
 // believed if the bytes left could not hold that many.
 inline constexpr size_t kMinEncodedInodeV1 = 8 + 4 * 4 + 8 + 3 * 8 + 4 + 8 + 2 + 4 + 4;
-inline constexpr size_t kMinEncodedInode = kMinEncodedInodeV1 + 8 + 8;  // version 2: btime, origin
+inline constexpr size_t kMinEncodedInodeV2 = kMinEncodedInodeV1 + 8 + 8;  // version 2: btime, origin
+inline constexpr size_t kMinEncodedInode = kMinEncodedInodeV2 + 8;         // version 3: rdev
 inline constexpr size_t kMinEncodedEntry = 1 + 1 + 8;
 
 // ---- Journal records: a 32-byte header, then the payload ----
@@ -114,7 +117,8 @@ enum class RecordType : uint8_t {
   map = 7,
   free = 8,
   origin = 9,  // format version 2
+  create_node = 10,  // format version 3: a Create of a FIFO, socket or device node, with its rdev
 };
-inline constexpr uint8_t kMaxRecordType = 9;
+inline constexpr uint8_t kMaxRecordType = 10;
 
 }  // namespace vlunfs::meta

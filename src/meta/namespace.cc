@@ -26,6 +26,11 @@ const Inode* Namespace::find(uint64_t ino) const {
   return it == inodes.end() ? nullptr : &it->second;
 }
 
+bool is_special_file(uint32_t mode) {
+  const uint32_t type = mode & S_IFMT;
+  return type == S_IFIFO || type == S_IFSOCK || type == S_IFCHR || type == S_IFBLK;
+}
+
 Namespace make_empty_namespace(int64_t time_ns, uint32_t uid, uint32_t gid) {
   Namespace ns;
   Inode root;
@@ -107,7 +112,9 @@ std::error_code apply_create(Namespace& ns, const CreateRecord& r) {
   if (r.ino == 0 || r.ino != ns.next_ino || ns.find(r.ino) != nullptr) return err(EINVAL);
   if (r.ino == std::numeric_limits<uint64_t>::max()) return err(EINVAL);  // next_ino would wrap
   const uint32_t type = r.mode & S_IFMT;
-  if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) return err(EINVAL);
+  if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK && !is_special_file(r.mode)) return err(EINVAL);
+  // Only a device node names a device.
+  if (r.rdev != 0 && type != S_IFCHR && type != S_IFBLK) return err(EINVAL);
   if (type == S_IFLNK) {
     if (r.symlink.empty()) return err(EINVAL);
     if (r.symlink.size() > MAX_SYMLINK) return err(ENAMETOOLONG);
@@ -123,6 +130,7 @@ std::error_code apply_create(Namespace& ns, const CreateRecord& r) {
   inode.gid = r.gid;
   inode.nlink = type == S_IFDIR ? 2 : 1;
   inode.atime_ns = inode.mtime_ns = inode.ctime_ns = inode.btime_ns = r.time_ns;
+  inode.rdev = r.rdev;
   if (type == S_IFLNK) {
     inode.symlink = r.symlink;
     inode.size = r.symlink.size();  // st_size of a symlink is the length of its target

@@ -42,8 +42,14 @@ bool check_namespace(const Namespace& ns, std::string* why) {
       return fail(why, ino_str(inode.ino) + " is not below next_ino " + std::to_string(ns.next_ino));
     }
     const uint32_t type = inode.mode & S_IFMT;
-    if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) {
+    if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK && !is_special_file(inode.mode)) {
       return fail(why, ino_str(inode.ino) + " has an unknown file type");
+    }
+    if (inode.rdev != 0 && type != S_IFCHR && type != S_IFBLK) {
+      return fail(why, ino_str(inode.ino) + " is not a device node but has a device number");
+    }
+    if (is_special_file(inode.mode) && inode.size != 0) {
+      return fail(why, ino_str(inode.ino) + " is a special file with a size");
     }
     if (type != S_IFDIR && !inode.entries.empty()) return fail(why, ino_str(inode.ino) + " is not a directory but has entries");
     if (type != S_IFREG && !inode.lxt.empty()) return fail(why, ino_str(inode.ino) + " is not a regular file but has an LXT");

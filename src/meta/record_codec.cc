@@ -49,6 +49,9 @@ std::string decode_name(Decoder& d) { return d.text(d.u8()); }
 }  // namespace
 
 RecordType record_type(const Record& record) {
+  if (const auto* create = std::get_if<CreateRecord>(&record); create && is_special_file(create->mode)) {
+    return RecordType::create_node;  // format 3: it carries the rdev, and only version 3 reads it
+  }
   return std::visit([](const auto& r) { return type_of<std::decay_t<decltype(r)>>(); }, record);
 }
 
@@ -86,6 +89,7 @@ std::vector<std::byte> encode_record(const Record& record) {
           e.u32(r.gid);
           e.i64(r.time_ns);
           e.text16(r.symlink);
+          if (is_special_file(r.mode)) e.u64(r.rdev);
         } else if constexpr (std::is_same_v<T, LinkRecord>) {
           e.u64(r.ino);
           e.u64(r.parent);
@@ -139,7 +143,9 @@ bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out
   Decoder d(payload);
   Record record;
   switch (static_cast<RecordType>(type)) {
-    case RecordType::create: {
+    case RecordType::create:
+    case RecordType::create_node: {
+      const bool node = static_cast<RecordType>(type) == RecordType::create_node;
       CreateRecord r;
       r.parent = d.u64();
       r.name = decode_name(d);
@@ -154,6 +160,11 @@ bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out
         return false;
       }
       r.symlink = d.text(symlink_length);
+      if (node) r.rdev = d.u64();
+      if (d.ok() && node != is_special_file(r.mode)) {
+        if (why) *why = node ? "a Create node record for a file that is not special" : "a Create record for a special file";
+        return false;
+      }
       record = std::move(r);
       break;
     }

@@ -106,7 +106,12 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
     max_ino = std::max(max_ino, ino);
     if (inode.ino != ino) error(ino_str(ino) + ": stored under number " + std::to_string(ino) + " but says " + std::to_string(inode.ino));
     const uint32_t type = type_of(inode);
-    if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) error(ino_str(ino) + ": unknown file type");
+    // FIFOs, sockets and device nodes (format 3) are names and attributes only, like symlinks.
+    if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK && !meta::is_special_file(inode.mode)) {
+      error(ino_str(ino) + ": unknown file type");
+    }
+    if (inode.rdev != 0 && type != S_IFCHR && type != S_IFBLK) error(ino_str(ino) + ": not a device node but has a device number");
+    if (meta::is_special_file(inode.mode) && inode.size != 0) error(ino_str(ino) + ": special file with a size");
     if (type != S_IFREG && !inode.lxt.empty()) error(ino_str(ino) + ": not a regular file but has a chunk map");
     if (type != S_IFDIR && !inode.entries.empty()) error(ino_str(ino) + ": not a directory but has entries");
     if (type == S_IFLNK && (inode.symlink.empty() || inode.symlink.size() > meta::MAX_SYMLINK)) {

@@ -2,7 +2,7 @@
 # An image in format version 1, made by the build before format version 2 (tests/fixtures/README.md
 # says how): vlunctl info and fsck read it as it is; it mounts with its data and its shares, the
 # share reserve derived from its chunk maps (thick writes inside the size succeed with the pool
-# full); the mount rewrites it as version 2 and fsck stays clean.
+# full); the mount rewrites it as the current version (3) and fsck stays clean.
 source "$(dirname "$0")/lib.sh" "$1"
 
 fixtures=$(cd "$(dirname "$0")/../fixtures" && pwd)
@@ -49,6 +49,6 @@ created=$("$VLUNCTL" ls "$mnt" | awk -F'\t' '$1 == "/new" {print $13 " " $14}')
 case "$created" in "/thick $(date -u +%Y-)"*) ;; *) fail "ls /new: origin and creation '$created'" ;; esac
 umount_fs "$mnt"
 
-log "rewritten as version 2, fsck clean"
-"$VLUNCTL" info "$img" | grep -q "^format        vlunfs 2," || fail "not rewritten: $("$VLUNCTL" info "$img")"
+log "rewritten as version 3, fsck clean"
+"$VLUNCTL" info "$img" | grep -q "^format        vlunfs 3," || fail "not rewritten: $("$VLUNCTL" info "$img")"
 fsck_clean "$img"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Out-of-range requests on a real mount: sizes beyond what a vLUN can be (EFBIG) or beyond the
-# flash (ENOSPC), offsets near 2^63 and negative ones, fallocate overflows, over-long names, the
-# flash filling up in the middle of a write, and a read-only mount refusing every change. Each one
+# Out-of-range requests on a real mount: sizes beyond what a vLUN can be (EFBIG: the LXT limit,
+# or the whole pool for a thick one) or beyond the free chunks (ENOSPC), offsets near 2^63 and
+# negative ones, fallocate overflows, over-long names, the flash filling up in the middle of a
+# write, and a read-only mount refusing every change. Each one
 # gets a clear error and leaves every file as it was. (Refusals of a second daemon, of corrupt
 # images and permissions are in test_kill9_and_refusals.sh and test_permissions.sh.)
 source "$(dirname "$0")/lib.sh" "$1"
@@ -29,13 +30,17 @@ expect_io_answer() {  # expect_io_answer ANSWER ARGS...
   [ "$got" = "$want" ] || fail "vlunfs-hostile-io $*: got '$got', expected '$want'"
 }
 
-log "sizes: beyond a vLUN's limit EFBIG, beyond the flash ENOSPC; the file unchanged"
+log "sizes: beyond a vLUN's limit or the whole pool EFBIG, beyond the free chunks ENOSPC; the file unchanged"
 expect_fail "File too large" truncate -s 9223372036854775807 "$mnt/vol"
 unchanged "truncate to 2^63-1"
 expect_fail "File too large" truncate -s 4611686018427387904 "$mnt/vol"
 unchanged "truncate to 2^62"
-expect_fail "No space left on device" truncate -s 100G "$mnt/vol"
-unchanged "truncate beyond the flash"
+expect_fail "File too large" truncate -s 100G "$mnt/vol"
+unchanged "truncate beyond the pool"
+truncate -s $((($(stat -f -c %b "$mnt") - 1) * $(stat -f -c %S "$mnt"))) "$mnt/hog"  # every free chunk
+expect_fail "No space left on device" truncate -s 2G "$mnt/vol"
+rm "$mnt/hog"
+unchanged "truncate beyond the free chunks"
 
 log "offsets: near 2^63, at 2^62, negative; fallocate overflows"
 expect_io_answer EFBIG pwrite "$mnt/vol" 9223372036854775000 100

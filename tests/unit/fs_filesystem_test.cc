@@ -86,12 +86,20 @@ TEST_F(FsTest, TruncateIsAllOrNothingWhenFlashIsShort) {
   st.st_size = static_cast<off_t>(3 * kChunk);
   ASSERT_TRUE(fs->setattr(ino_of(a), st, AttrChanges{.size = true}, nullptr));
   EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 3);
-  st.st_size = static_cast<off_t>((p.free_chunks + 5) * kChunk);
+  // Another file holds chunks, so that a size the pool could have (within its total) is short.
+  auto b = fs->create(meta::ROOT_INO, "g", S_IFREG | 0644, {});
+  st.st_size = static_cast<off_t>(3 * kChunk);
+  ASSERT_TRUE(fs->setattr(ino_of(b), st, AttrChanges{.size = true}, nullptr));
+  st.st_size = static_cast<off_t>((p.total_chunks - 1) * kChunk);
   auto r = fs->setattr(ino_of(a), st, AttrChanges{.size = true}, nullptr);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().value(), ENOSPC);
   EXPECT_EQ(fs->getattr(ino_of(a)).value().st.st_size, static_cast<off_t>(3 * kChunk));
-  EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 3);
+  EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 6);
+  // Larger than the pool: no thick vLUN could ever be that large (docs/posix.md).
+  st.st_size = static_cast<off_t>((p.total_chunks + 5) * kChunk);
+  EXPECT_EQ(fs->setattr(ino_of(a), st, AttrChanges{.size = true}, nullptr).error().value(), EFBIG);
+  EXPECT_EQ(fs->pool_stats().free_chunks, p.free_chunks - 6);
 }
 
 TEST_F(FsTest, UnlinkReleasesChunksAndZeroesThem) {

@@ -1,5 +1,5 @@
 // Format version 1 images (written before creation times and origins existed) still mount and
-// fsck, and the first read-write mount rewrites them as version 2. The v1 image is written here
+// fsck, and the first read-write mount rewrites them as the current version. The v1 image is written here
 // by an encoder of its own that follows the version 1 layout (docs/format.md, "Versions"), not
 // by the code under test.
 #include "fs_rig.h"
@@ -170,7 +170,7 @@ TEST_F(FormatV1Test, AVersion1ImageMountsFscksAndIsRewrittenAsVersion2) {
 
   {
     auto fs = mount();
-    EXPECT_EQ(newest_version_on_disk(), 2u);  // rewritten before anything was appended
+    EXPECT_EQ(newest_version_on_disk(), meta::kFormatVersion);  // rewritten (as version 3) before anything was appended
     EXPECT_EQ(fs->pool_stats().reserved_chunks, kFileChunks);  // derived from the v1 chunk maps
     auto b = fs->lookup(meta::ROOT_INO, "b");
     ASSERT_TRUE(b);
@@ -188,7 +188,7 @@ TEST_F(FormatV1Test, AVersion1ImageMountsFscksAndIsRewrittenAsVersion2) {
   EXPECT_EQ(checked.exit_code, fsck::EXIT_CLEAN) << (checked.errors.empty() ? "" : checked.errors.front());
   auto m = meta::MetaStore::open(*mem_, {.read_only = true});
   ASSERT_TRUE(m);
-  EXPECT_EQ(m.value()->geometry().version, 2u);
+  EXPECT_EQ(m.value()->geometry().version, meta::kFormatVersion);
   auto a = m.value()->ns().find(m.value()->ns().find(meta::ROOT_INO)->entries.at("a"));
   auto c = m.value()->ns().find(m.value()->ns().find(meta::ROOT_INO)->entries.at("c"));
   EXPECT_EQ(c->origin, a->ino);

@@ -108,6 +108,25 @@ TEST_F(FsckNamespace, ConsistentNamespaceIsCleanWithExactCounts) {
   EXPECT_EQ(r.chunks_shared, 0u);
 }
 
+TEST_F(FsckNamespace, SpecialFilesAreCleanAndOnlyDeviceNodesMayHaveADeviceNumber) {
+  for (uint32_t type : {S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK}) {
+    Inode node;
+    node.ino = ns.next_ino++;
+    node.mode = type | 0600;
+    node.nlink = 1;
+    node.rdev = (type == S_IFCHR || type == S_IFBLK) ? 0x0103 : 0;
+    ns.inodes[node.ino] = node;
+    ns.find(meta::ROOT_INO)->entries["node" + std::to_string(node.ino)] = node.ino;
+  }
+  Report r = check();
+  EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+  EXPECT_EQ(r.inodes, 10u);
+  ns.find(7)->rdev = 5;  // the FIFO
+  r = check();
+  EXPECT_NE(r.exit_code, EXIT_CLEAN);
+  EXPECT_TRUE(mentions(r.errors, "device number")) << all(r);
+}
+
 TEST_F(FsckNamespace, MissingRootIsAnErrorLeft) {
   ns.inodes.erase(meta::ROOT_INO);
   Report r = check(true);

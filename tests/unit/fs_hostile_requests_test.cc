@@ -132,22 +132,27 @@ TEST_F(Hostile, SizesAndOffsetsOutOfRangeChangeNothing) {
   auto fs = mount();
   const Bytes data = pattern(3 * kChunk + 5, 2);
   const uint64_t ino = make_file(*fs, "f", data);
+  make_file(*fs, "other", pattern(10 * kChunk, 4));  // so that a size within the pool is short
   const uint64_t free0 = fs->pool_stats().free_chunks;
+  const uint64_t total = fs->pool_stats().total_chunks;
   auto h = fs->open_file(ino, true).value();
   struct stat st {};
   for (uint64_t size : {uint64_t{1} << 62, (uint64_t{1} << 62) + 1, uint64_t{INT64_MAX}}) {
     st.st_size = static_cast<off_t>(size);
     EXPECT_EQ(err(fs->setattr(ino, st, AttrChanges{.size = true}, h)), EFBIG) << size;
   }
-  st.st_size = static_cast<off_t>((free0 + 100) * kChunk);
+  st.st_size = static_cast<off_t>((total - 1) * kChunk);
   EXPECT_EQ(err(fs->setattr(ino, st, AttrChanges{.size = true}, h)), ENOSPC);
+  st.st_size = static_cast<off_t>((total + 100) * kChunk);  // more than the pool: never possible
+  EXPECT_EQ(err(fs->setattr(ino, st, AttrChanges{.size = true}, h)), EFBIG);
   st.st_size = -1;
   EXPECT_FALSE(fs->setattr(ino, st, AttrChanges{.size = true}, h));
   const Bytes one = pattern(10, 3);
   for (uint64_t off : {uint64_t{1} << 62, (uint64_t{1} << 62) - 5, uint64_t{INT64_MAX} - 3, UINT64_MAX - 3}) {
     EXPECT_EQ(err(fs->write(h, off, one)), EFBIG) << off;
   }
-  EXPECT_EQ(err(fs->write(h, (free0 + 100) * kChunk, one)), ENOSPC);
+  EXPECT_EQ(err(fs->write(h, (total - 1) * kChunk, one)), ENOSPC);
+  EXPECT_EQ(err(fs->write(h, (total + 100) * kChunk, one)), EFBIG);
   for (uint64_t off : {uint64_t{1} << 62, UINT64_MAX - 100}) {
     EXPECT_EQ(fs->fallocate(h, 0, off, 4096), errno_error(EFBIG)) << off;
     EXPECT_EQ(fs->fallocate(h, FALLOC_FL_KEEP_SIZE, off, 4096), errno_error(EFBIG)) << off;
@@ -155,7 +160,8 @@ TEST_F(Hostile, SizesAndOffsetsOutOfRangeChangeNothing) {
   }
   EXPECT_EQ(fs->fallocate(h, 0, 100, UINT64_MAX - 50), errno_error(EFBIG));
   EXPECT_EQ(fs->fallocate(h, 0, 0, 0), errno_error(EINVAL));
-  EXPECT_EQ(fs->fallocate(h, 0, 0, (free0 + 100) * kChunk), errno_error(ENOSPC));
+  EXPECT_EQ(fs->fallocate(h, 0, 0, (total - 1) * kChunk), errno_error(ENOSPC));
+  EXPECT_EQ(fs->fallocate(h, 0, 0, (total + 100) * kChunk), errno_error(EFBIG));
   Bytes buf(16);
   EXPECT_EQ(fs->read(h, UINT64_MAX - 4, buf).value(), 0u) << "reads past the end return nothing";
   EXPECT_EQ(err(fs->lseek(h, UINT64_MAX - 4, SEEK_DATA)), ENXIO);

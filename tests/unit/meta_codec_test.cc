@@ -68,6 +68,27 @@ TEST(RecordCodec, RefusesEveryTruncationAndTrailingBytes) {
   }
 }
 
+// Format 3: a special file's Create is type 10 and carries the rdev; types 1 and 10 each refuse
+// the other's kind of file, so a version 2 reader's Create never names one.
+TEST(RecordCodec, ACreateOfASpecialFileIsACreateNodeRecordWithItsRdev) {
+  const Record node = CreateRecord{.parent = 1, .name = "dev", .ino = 8, .mode = S_IFBLK | 0600, .time_ns = 3,
+                                   .rdev = 0x1234567890};
+  ASSERT_EQ(record_type(node), RecordType::create_node);
+  const std::vector<std::byte> payload = encode_record(node);
+  Record decoded;
+  std::string why;
+  ASSERT_TRUE(decode_record(static_cast<uint8_t>(RecordType::create_node), payload, &decoded, &why)) << why;
+  EXPECT_EQ(std::get<CreateRecord>(decoded).rdev, 0x1234567890u);
+  EXPECT_EQ(std::get<CreateRecord>(decoded).mode, S_IFBLK | 0600u);
+  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::create), std::span(payload).first(payload.size() - 8),
+                             &decoded, &why));
+  EXPECT_NE(why.find("special file"), std::string::npos) << why;
+  const Record file = CreateRecord{.parent = 1, .name = "f", .ino = 8, .mode = S_IFREG | 0600};
+  std::vector<std::byte> file_payload = encode_record(file);
+  file_payload.resize(file_payload.size() + 8);
+  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::create_node), file_payload, &decoded, &why));
+}
+
 TEST(RecordCodec, RefusesUnknownTypes) {
   Record decoded;
   std::string why;

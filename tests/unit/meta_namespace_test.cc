@@ -105,7 +105,10 @@ TEST_F(ApplyTest, CreateRefusesInvalidRecords) {
   refused(create_record(ns, ROOT_INO, "a/b", S_IFREG), EINVAL);
   refused(create_record(ns, ROOT_INO, std::string("a\0b", 3), S_IFREG), EINVAL);
   refused(create_record(ns, ROOT_INO, std::string(256, 'x'), S_IFREG), ENAMETOOLONG);
-  refused(create_record(ns, ROOT_INO, "fifo", S_IFIFO | 0644), EINVAL);
+  refused(create_record(ns, ROOT_INO, "bad", S_IFMT | 0644), EINVAL);  // no such file type
+  CreateRecord fifo_with_rdev = create_record(ns, ROOT_INO, "fifo", S_IFIFO | 0644);
+  fifo_with_rdev.rdev = 1;  // only a device node names a device
+  refused(fifo_with_rdev, EINVAL);
   refused(create_record(ns, ROOT_INO, "l", S_IFLNK | 0777, 1, ""), EINVAL);
   refused(create_record(ns, ROOT_INO, "l", S_IFLNK | 0777, 1, std::string(MAX_SYMLINK + 1, 'x')), ENAMETOOLONG);
   refused(create_record(ns, ROOT_INO, "r", S_IFREG | 0644, 1, "target"), EINVAL);
@@ -114,6 +117,22 @@ TEST_F(ApplyTest, CreateRefusesInvalidRecords) {
   refused(wrong_ino, EINVAL);
   wrong_ino.ino = 5;
   refused(wrong_ino, EINVAL);
+}
+
+// Format 3: FIFOs, sockets and device nodes are inodes like symlinks, with no target and, for
+// devices, the device number.
+TEST_F(ApplyTest, CreateMakesSpecialFilesAndKeepsADeviceNumber) {
+  for (uint32_t type : {S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK}) {
+    CreateRecord r = create_record(ns, ROOT_INO, "node" + std::to_string(type), type | 0600);
+    if (type == S_IFCHR || type == S_IFBLK) r.rdev = 0x0801;
+    ok(r);
+    const Inode* inode = ns.find(r.ino);
+    ASSERT_NE(inode, nullptr);
+    EXPECT_EQ(inode->mode, type | 0600u);
+    EXPECT_EQ(inode->nlink, 1u);
+    EXPECT_EQ(inode->rdev, r.rdev);
+    EXPECT_EQ(inode->size, 0u);
+  }
 }
 
 TEST_F(ApplyTest, CreateAcceptsAMaximalName) {
