@@ -3,6 +3,8 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/metrics_http.h"
+#include "fs/metrics_prometheus.h"
 #include "fs/mountpoint_check.h"
 #include "fs/umount_record.h"
 #include "tools/size_arg.h"
@@ -37,6 +39,10 @@ struct Config {
   unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
   unsigned max_background = 64;
   char* write_behind = nullptr;  // a size (tools/size_arg.h); a bare number counts MiB
+  // Observability: where the log goes, how much of it, and the Prometheus endpoint (off by default).
+  char* log_file = nullptr;
+  char* log_level = nullptr;
+  char* metrics = nullptr;
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -50,6 +56,9 @@ const fuse_opt kOptions[] = {
     {"max_threads=%u", offsetof(Config, max_threads), 0},
     {"max_background=%u", offsetof(Config, max_background), 0},
     {"write_behind=%s", offsetof(Config, write_behind), 0},
+    {"log=%s", offsetof(Config, log_file), 0},
+    {"loglevel=%s", offsetof(Config, log_level), 0},
+    {"metrics=%s", offsetof(Config, metrics), 0},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -97,6 +106,12 @@ void usage(const char* prog) {
       "                     once, so that a large sequential write has little left for its fsync\n"
       "                     (default 8; a size such as 512K or 16M also works; 0 leaves it to the\n"
       "                     kernel's flusher)\n"
+      "  -o log=FILE        append the daemon's messages to FILE (default: syslog where /dev/log\n"
+      "                     exists, else stderr, which only -f keeps)\n"
+      "  -o loglevel=LEVEL  error, warn, info (default) or debug\n"
+      "  -o metrics=[ADDRESS:]PORT  serve the counters in the Prometheus text format on\n"
+      "                     GET http://ADDRESS:PORT/metrics (ADDRESS defaults to 127.0.0.1; off\n"
+      "                     by default; the same counters as 'vlunctl stats MOUNTPOINT')\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
@@ -121,6 +136,9 @@ int main(int argc, char* argv[]) {
       fuse_opt_free_args(args);
       free(conf->device);
       free(conf->write_behind);
+      free(conf->log_file);
+      free(conf->log_level);
+      free(conf->metrics);
       free(opts->mountpoint);
     }
   } parsed{&args, &conf, &opts};
@@ -146,7 +164,29 @@ int main(int argc, char* argv[]) {
     return 1;
   }
   const char* canonical = canonical_mountpoint.c_str();
-  log_open("vlunfs", true);
+  LogSetup log_setup;
+  if (conf.log_level != nullptr) {
+    auto level = parse_log_level(conf.log_level);
+    if (!level) {
+      std::fprintf(stderr, "vlunfs: -o loglevel=%s: use error, warn, info or debug\n", conf.log_level);
+      return 2;
+    }
+    log_setup.level = *level;
+  }
+  if (conf.log_file != nullptr) {
+    char resolved_log[PATH_MAX];
+    // Absolute: the daemon changes to / when it detaches.
+    log_setup.file = conf.log_file[0] == '/' ? std::string(conf.log_file)
+                     : realpath(".", resolved_log) ? std::string(resolved_log) + "/" + conf.log_file
+                                                   : std::string(conf.log_file);
+  }
+  {
+    std::string log_refused;
+    if (!log_open(log_setup, &log_refused)) {
+      std::fprintf(stderr, "vlunfs: -o log=%s: %s\n", conf.log_file, log_refused.c_str());
+      return 1;
+    }
+  }
 
   MountOptions mount_options;
   mount_options.read_only = conf.read_only != 0;
@@ -212,6 +252,10 @@ int main(int argc, char* argv[]) {
   // contexts (a context belongs to the process that attached it, pitfall 21), and the parent
   // waits to report whether that worked, so a failure is seen on the terminal, not in syslog.
   int report_fd = -1;
+  if (!opts.foreground && log_destination() == "stderr") {
+    log_info("there is no syslog to write to (%s) and no -o log=FILE: once the daemon detaches its messages are "
+             "lost (mount with -f, or -o log=FILE, to keep them)", log_setup.syslog_socket.c_str());
+  }
   if (!opts.foreground) {
     int pipefd[2];
     if (pipe(pipefd) != 0) return 1;
@@ -243,10 +287,14 @@ int main(int argc, char* argv[]) {
     report_fd = -1;
   };
 
-  // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon.
-  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) {
-    log_warning("PR_SET_IO_FLUSHER refused (%s; it needs CAP_SYS_RESOURCE): a loop device over a vLUN "
-                "could deadlock under heavy memory pressure", std::strerror(errno));
+  // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon. Without
+  // CAP_SYS_RESOURCE (an unprivileged or containerised daemon) that is the normal case, and it
+  // matters only for that loop-device set-up: said once, at info level.
+  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0) {
+    log_debug("marked as an I/O flusher (PR_SET_IO_FLUSHER)");
+  } else {
+    log_info("not marked as an I/O flusher (PR_SET_IO_FLUSHER: %s, it needs CAP_SYS_RESOURCE); this matters "
+             "only for a loop device over a vLUN under heavy memory pressure", std::strerror(errno));
   }
 
   if (!opts.foreground) {
@@ -258,6 +306,24 @@ int main(int argc, char* argv[]) {
       return 1;
     }
   }
+  // The Prometheus endpoint, on a thread of the daemon itself (after the fork: threads do not
+  // survive one); a port in use is refused here, while the terminal still hears about it.
+  std::unique_ptr<MetricsServer> metrics;
+  if (conf.metrics != nullptr) {
+    Filesystem* served = fs.get();
+    auto started = MetricsServer::start(
+        conf.metrics, [served] { return render_prometheus(served->pool_stats(), served->metrics_report(), served->report()); },
+        &why);
+    if (!started) {
+      if (report_fd < 0) std::fprintf(stderr, "vlunfs: -o metrics=%s: %s\n", conf.metrics, why.c_str());
+      report("-o metrics=" + std::string(conf.metrics) + ": " + why);
+      fuse_session_unmount(se);
+      if (recorded) forget_umount_helper(canonical);
+      fuse_session_destroy(se);
+      return 1;
+    }
+    metrics = std::move(started).value();
+  }
   if (!opts.foreground) {
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -266,12 +332,16 @@ int main(int argc, char* argv[]) {
       dup2(null, 2);
       if (null > 2) close(null);
     }
-    log_open("vlunfs", false);
+    log_setup.to_stderr = false;
+    std::string unused;
+    (void)log_open(log_setup, &unused);  // the same file, already open
   }
   report("");
-  log_info("mounted %s on %s", device.c_str(), canonical);
+  log_info("mounted %s on %s (log: %s)", device.c_str(), canonical, log_destination().c_str());
+  if (metrics) log_info("serving metrics on port %u (GET /metrics)", metrics->port());
 
   const int rc = run_session(se, tuning, opts.singlethread != 0);
+  metrics.reset();  // before the filesystem it reads goes
   fs->shutdown();
   fuse_remove_signal_handlers(se);
   fuse_session_unmount(se);
