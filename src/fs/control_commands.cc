@@ -114,7 +114,11 @@ std::string render_stats(const PoolStats& pool, const MetricsReport& m, const st
   add_counters(out, m.pool);
   out.number("journal.records", m.journal_records);
   add_histogram(out, "journal.wait", m.journal_wait);
-  for (const auto& [rc, n] : m.afu_commands) out.number("afu_commands." + hex(rc), n);
+  for (const auto& [rc, n] : m.afu_commands) {
+    char key[32];
+    std::snprintf(key, sizeof key, "afu_commands.0x%02x", rc);  // as GET /metrics names it
+    out.number(key, n);
+  }
   add_pool_chunks(out, pool);
   std::map<uint64_t, const VlunMetricsSnapshot*> by_ino;
   for (const auto& [ino, counters] : m.vluns) by_ino[ino] = &counters;

@@ -35,7 +35,7 @@ mount_fs "$img" "$mnt" -o allow_other
 truncate -s 1M "$mnt/vol"
 out=$("$VLUNCTL" ls "$mnt")
 listed "$out" /vol || fail "vlunctl ls did not list the real daemon's /vol: '$out'"
-"$VLUNCTL" info "$mnt" | grep -q "^total_chunks [0-9]" || fail "vlunctl info did not answer with the pool"
+"$VLUNCTL" info -rn "$mnt" | grep -q "^total_chunks [0-9]" || fail "vlunctl info did not answer with the pool"
 "$VLUNCTL" snapshot "$mnt/vol" "$mnt/vol.snap" >/dev/null || fail "snapshot"
 [ -f "$mnt/vol.snap" ] || fail "vlunctl snapshot said ok but made no snapshot"
 expect_fail "Read-only file system" dd if=/dev/zero of="$mnt/vol.snap" bs=4k count=1 conv=notrunc status=none

@@ -12,10 +12,10 @@ gzip -dc "$fixtures/format-v1.img.gz" > "$img"
 shared_sum=de54b04bff3fc9dea2e3891ecc93d1b0dbeb14a70d65153cccba1390afa19979
 
 log "read as version 1"
-"$VLUNCTL" info "$img" | grep -q "^format        vlunfs 1," || fail "vlunctl info: $("$VLUNCTL" info "$img")"
-"$VLUNCTL" info "$img" | grep -q "^reserved      4 chunks" || fail "vlunctl info reserve: $("$VLUNCTL" info "$img")"
+"$VLUNCTL" info -rn "$img" | grep -q "^format_version 1$" || fail "vlunctl info: $("$VLUNCTL" info "$img")"
+"$VLUNCTL" info -rn "$img" | grep -q "^reserved_chunks 4$" || fail "vlunctl info reserve: $("$VLUNCTL" info "$img")"
 fsck_clean "$img"
-"$VLUNCTL" info "$img" | grep -q "^format        vlunfs 1," || fail "fsck rewrote the version"
+"$VLUNCTL" info -rn "$img" | grep -q "^format_version 1$" || fail "fsck rewrote the version"
 
 log "mounted: data, kinds, shares and the reserve derived from the version 1 maps"
 mount_fs "$img" "$mnt"
