@@ -339,6 +339,9 @@ int main(int argc, char* argv[]) {
   report("");
   log_info("mounted %s on %s (log: %s)", device.c_str(), canonical, log_destination().c_str());
   if (metrics) log_info("serving metrics on port %u (GET /metrics)", metrics->port());
+  log_debug("FUSE: up to %u threads, %s descriptor each, %u background requests, direct_io %s, writeback_cache %s",
+            tuning.max_threads, tuning.clone_fd ? "a" : "one shared", tuning.max_background,
+            tuning.direct_io ? "on" : "off", tuning.writeback_cache ? "on" : "off");
 
   const int rc = run_session(se, tuning, opts.singlethread != 0);
   metrics.reset();  // before the filesystem it reads goes
