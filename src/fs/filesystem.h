@@ -110,6 +110,9 @@ struct PoolStats {
   uint64_t metadata_bytes = 0;  // everything before the data region
   uint64_t journal_bytes = 0;
   uint64_t checkpoint_bytes = 0;
+
+  // Fills the fields above but `device` from the format's geometry (a mount's, or an image's).
+  void describe_format(const meta::Geometry& g);
 };
 
 class Filesystem {

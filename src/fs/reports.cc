@@ -45,13 +45,17 @@ PoolStats Filesystem::pool_stats() {
   p.files = vluns_.size();
   p.inodes = meta_->ns().inodes.size();
   p.device = device_path_;
-  p.format_version = geometry_.version;
-  p.block_size = geometry_.block_size;
-  p.device_bytes = geometry_.device_bytes;
-  p.metadata_bytes = geometry_.data_offset;
-  p.journal_bytes = geometry_.journal_bytes;
-  p.checkpoint_bytes = geometry_.checkpoint_bytes;
+  p.describe_format(geometry_);
   return p;
+}
+
+void PoolStats::describe_format(const meta::Geometry& g) {
+  format_version = g.version;
+  block_size = g.block_size;
+  device_bytes = g.device_bytes;
+  metadata_bytes = g.data_offset;
+  journal_bytes = g.journal_bytes;
+  checkpoint_bytes = g.checkpoint_bytes;
 }
 
 MetricsReport Filesystem::metrics_report() {

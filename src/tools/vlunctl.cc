@@ -306,12 +306,7 @@ int info_image(const std::string& image, const tools::OutputOptions& output) {
   p.files = files;
   p.inodes = ns.inodes.size();
   p.device = image;
-  p.format_version = g.version;
-  p.block_size = g.block_size;
-  p.device_bytes = g.device_bytes;
-  p.metadata_bytes = g.data_offset;
-  p.journal_bytes = g.journal_bytes;
-  p.checkpoint_bytes = g.checkpoint_bytes;
+  p.describe_format(g);
   return print_records("info", fs::render_pool_stats(p, "image"), output);
 }
 

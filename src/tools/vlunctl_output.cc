@@ -98,6 +98,17 @@ bool chosen_keys(const std::vector<std::string>& all_keys, const std::vector<std
 struct TableDeleter {
   void operator()(libscols_table* t) const { scols_unref_table(t); }
 };
+using Table = std::unique_ptr<libscols_table, TableDeleter>;
+
+// A table printed to `out` in the form the options ask for; null when out of memory.
+Table new_table(std::FILE* out, const OutputOptions& options) {
+  Table table(scols_new_table());
+  if (!table) return table;
+  scols_table_enable_raw(table.get(), options.raw ? 1 : 0);
+  scols_table_enable_noheadings(table.get(), options.no_headings ? 1 : 0);
+  scols_table_set_stream(table.get(), out);
+  return table;
+}
 
 }  // namespace
 
@@ -186,14 +197,11 @@ bool print_table(std::FILE* out, const std::vector<const fs::Record*>& rows, con
   }
   std::vector<std::string> keys;
   if (!chosen_keys(all_keys, default_columns, options.columns, &keys, why)) return false;
-  std::unique_ptr<libscols_table, TableDeleter> table(scols_new_table());
+  Table table = new_table(out, options);
   if (!table) {
     *why = "out of memory";
     return false;
   }
-  scols_table_enable_raw(table.get(), options.raw ? 1 : 0);
-  scols_table_enable_noheadings(table.get(), options.no_headings ? 1 : 0);
-  scols_table_set_stream(table.get(), out);
   for (const std::string& key : keys) {
     // Numbers right-aligned, as lsblk does; the first row decides what a column holds.
     bool number = false;
@@ -225,14 +233,11 @@ bool print_fields(std::FILE* out, const fs::Record& record, const OutputOptions&
   for (const fs::RecordField& f : record.fields) keys.push_back(f.key);
   std::vector<std::string> chosen;
   if (!chosen_keys(keys, keys, options.columns, &chosen, why)) return false;
-  std::unique_ptr<libscols_table, TableDeleter> table(scols_new_table());
+  Table table = new_table(out, options);
   if (!table) {
     *why = "out of memory";
     return false;
   }
-  scols_table_enable_raw(table.get(), options.raw ? 1 : 0);
-  scols_table_enable_noheadings(table.get(), options.no_headings ? 1 : 0);
-  scols_table_set_stream(table.get(), out);
   scols_table_new_column(table.get(), "FIELD", 0, 0);
   scols_table_new_column(table.get(), "VALUE", 0, 0);
   for (const std::string& key : chosen) {
