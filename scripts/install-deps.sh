@@ -8,7 +8,7 @@ fi
 packages=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3
-  libboost-dev libisal-dev libcli11-dev libblkid-dev
+  libboost-dev libisal-dev libcli11-dev libblkid-dev libsmartcols-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   e2fsprogs util-linux coreutils fio
   mandoc man-db bash-completion dpkg-dev

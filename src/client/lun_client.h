@@ -6,6 +6,7 @@
 #pragma once
 
 #include "client/backend.h"
+#include "client/command_counts.h"
 #include "client/flush_group.h"
 #include "vlunfs/afu.h"
 #include "vlunfs/error.h"
@@ -36,6 +37,8 @@ struct LunOptions {
   std::array<uint8_t, 16> wwid{};  // the LUN's WWID (the filesystem's UUID)
   // Where failures go with their reason (the mount's log); the client has no log of its own.
   std::function<void(const std::string&)> log_error;
+  // Where the data path counts its AFU commands by afu_rc (the mount's metrics); none if null.
+  AfuCommandCounts* command_counts = nullptr;
 };
 
 // One attached AFU context: its cookie and adapter fd, the ctxid for IOARCBs, the host end of its

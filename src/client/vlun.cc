@@ -57,7 +57,8 @@ struct Transfer {
 // than EIO (design decision 6: EIO with a logged reason for AFU faults, so that a link down is
 // not an EAGAIN that a writer would spin on).
 Transfer transfer(const LunClient& client, ContextSlot& slot, uint64_t handle, uint64_t label, bool write,
-                  uint64_t vlba, uint64_t nblocks, std::byte* buf, const std::function<void(const std::string&)>& log) {
+                  uint64_t vlba, uint64_t nblocks, std::byte* buf, const std::function<void(const std::string&)>& log,
+                  AfuCommandCounts* counts) {
   const uint32_t bs = client.block_size();
   const unsigned shift = client.chunk_shift();
   const uint64_t max_blocks = vlun::CXLFLASH_MAX_XFER_SIZE / bs;
@@ -67,6 +68,7 @@ Transfer transfer(const LunClient& client, ContextSlot& slot, uint64_t handle, u
     uint64_t n = std::min({nblocks, chunk_end - vlba, max_blocks});
     afu::rw16(*slot.queue, cmd, slot.ctxid, static_cast<uint32_t>(handle), write, vlba, static_cast<uint32_t>(n), bs,
               buf);
+    if (counts) counts->count(cmd.sa.rc.afu_rc);
     if (std::error_code ec = afu::ioasa_to_error(cmd.sa)) {
       // A shared or zero chunk: the caller breaks the share and writes again from here.
       if (write && cmd.sa.rc.afu_rc == sisl::SISL_AFU_RC_LXT_RW_PERM) return {{}, WriteFault{vlba}};
@@ -91,13 +93,14 @@ Transfer transfer(const LunClient& client, ContextSlot& slot, uint64_t handle, u
 }  // namespace
 
 std::error_code Vlun::read(uint64_t vlba, uint64_t nblocks, std::byte* buf) {
-  return transfer(client_, slot_, handle_, label_, false, vlba, nblocks, buf, client_.options_.log_error).error;
+  return transfer(client_, slot_, handle_, label_, false, vlba, nblocks, buf, client_.options_.log_error,
+                  client_.options_.command_counts).error;
 }
 
 Result<std::optional<WriteFault>> Vlun::write(uint64_t vlba, uint64_t nblocks, const std::byte* buf) {
   // The AFU only reads a WRITE's buffer; the IOARCB's data EA is not const.
   Transfer t = transfer(client_, slot_, handle_, label_, true, vlba, nblocks, const_cast<std::byte*>(buf),
-                        client_.options_.log_error);
+                        client_.options_.log_error, client_.options_.command_counts);
   if (t.error) return t.error;
   return t.fault;
 }

@@ -1,78 +1,134 @@
 #include "fs/control_commands.h"
 
+#include "fs/report_records.h"
+
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
-#include <sstream>
 
 namespace vlunfs::fs {
 
 // ---------------------------------------------------------------------------------------------
-// The text of the answers
+// The records of the answers (report_records.h; the fields are documented in docs/vlunctl-json.md)
 
 namespace {
 
-// The sharing columns of one `ls` line (after physical_chunks): kind (thick, thin or snapshot),
-// chunks mapped, shared, reserved, origin (its path now; "(removed, ino N)"; "-" for none) and
-// creation time (UTC; "-" when unknown: made before format version 2).
-void append_sharing_columns(std::ostringstream& out, const VlunReport& r) {
-  out << '\t' << (r.snapshot ? "snapshot" : r.thin ? "thin" : "thick") << '\t' << r.mapped << '\t' << r.shared << '\t'
-      << r.reserved << '\t';
-  if (r.origin == 0) {
-    out << '-';
-  } else if (r.origin_path.empty()) {
-    out << "(removed, ino " << r.origin << ')';
-  } else {
-    out << r.origin_path;
+std::string utc_time(int64_t ns) {
+  const time_t seconds = static_cast<time_t>(ns / 1000000000);
+  struct tm utc {};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string hex(uint64_t v) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+void add_histogram(RecordWriter& out, const std::string& prefix, const HistogramSnapshot& h) {
+  out.number(prefix + "_count", h.count)
+      .number(prefix + "_sum_ns", h.sum_ns)
+      .number(prefix + "_p50_ns", h.percentile_ns(0.50))
+      .number(prefix + "_p99_ns", h.percentile_ns(0.99));
+}
+
+void add_counters(RecordWriter& out, const VlunMetricsSnapshot& c) {
+  for (unsigned i = 0; i < kOpCount; ++i) {
+    const std::string op = op_name(static_cast<Op>(i));
+    const OpSnapshot& s = c.ops[i];
+    out.number(op + ".requests", s.requests).number(op + ".errors", s.errors).number(op + ".bytes", s.bytes);
+    add_histogram(out, op + ".latency", s.latency);
   }
-  out << '\t';
-  if (r.birth_ns == 0) {
-    out << '-';
-  } else {
-    const time_t seconds = static_cast<time_t>(r.birth_ns / 1000000000);
-    struct tm utc {};
-    gmtime_r(&seconds, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    out << text;
-  }
+  out.number("cow_breaks", c.cow_breaks);
+}
+
+void add_pool_chunks(RecordWriter& out, const PoolStats& p) {
+  // The pool as df sees it (the reserve counts as used) and what thin vLUNs may still claim.
+  const uint64_t available = p.free_chunks - std::min(p.free_chunks, p.reserved_chunks);
+  out.number("chunk_bytes", p.chunk_bytes)
+      .number("total_chunks", p.total_chunks)
+      .number("mapped_chunks", p.mapped_chunks)
+      .number("shared_chunks", p.shared_chunks)
+      .number("reserved_chunks", p.reserved_chunks)
+      .number("free_chunks", p.free_chunks)
+      .number("available_chunks", available);
 }
 
 }  // namespace
 
 std::string render_vlun_listing(const std::vector<VlunReport>& vluns) {
-  std::ostringstream out;
-  out << "# path\tino\tsize\tcontext\thandle\tchunks\tlast_lba\tphysical_chunks"
-      << "\tkind\tmapped\tshared\treserved\torigin\tcreated\n";
+  RecordWriter out;
   for (const VlunReport& r : vluns) {
-    out << r.path << '\t' << r.ino << '\t' << r.size << "\t0x" << std::hex << r.context_id << std::dec << '\t'
-        << r.rsrc_handle << '\t' << r.chunks.size() << '\t';
+    out.begin("vlun").text("path", r.path).number("ino", r.ino).number("size", r.size);
+    out.text("kind", r.snapshot ? "snapshot" : r.thin ? "thin" : "thick");
+    out.text("context", hex(r.context_id)).number("handle", r.rsrc_handle).number("chunks", r.chunks.size());
     if (r.last_lba == ~uint64_t{0}) {
-      out << "-1";
+      out.null("last_lba");
     } else {
-      out << r.last_lba;
+      out.number("last_lba", r.last_lba);
     }
-    out << '\t';
-    for (size_t i = 0; i < r.chunks.size(); ++i) out << (i ? "," : "") << r.chunks[i];
-    if (r.chunks.empty()) out << '-';
-    append_sharing_columns(out, r);
-    out << '\n';
+    out.text("physical", chunk_ranges(r.chunks));
+    out.number("mapped", r.mapped).number("shared", r.shared).number("reserved", r.reserved);
+    if (r.origin == 0) {
+      out.null("origin_ino").null("origin");
+    } else {
+      out.number("origin_ino", r.origin);
+      if (r.origin_path.empty()) {
+        out.null("origin");  // removed since
+      } else {
+        out.text("origin", r.origin_path);
+      }
+    }
+    if (r.birth_ns == 0) {
+      out.null("created");  // made before format version 2
+    } else {
+      out.text("created", utc_time(r.birth_ns));
+    }
   }
   return out.str();
 }
 
-std::string render_pool_stats(const PoolStats& p) {
-  std::ostringstream out;
-  out << "chunk_bytes " << p.chunk_bytes << "\ntotal_chunks " << p.total_chunks << "\nfree_chunks "
-      << p.free_chunks << "\nfiles " << p.files << "\ninodes " << p.inodes << '\n';
-  // The pool as df sees it (the reserve counts as used) and what thin vLUNs may still claim.
+std::string render_pool_stats(const PoolStats& p, std::string_view source) {
+  RecordWriter out;
+  out.begin("pool").text("source", source).text("device", p.device).number("format_version", p.format_version);
+  out.number("device_bytes", p.device_bytes).number("block_size", p.block_size);
+  add_pool_chunks(out, p);
   const uint64_t available = p.free_chunks - std::min(p.free_chunks, p.reserved_chunks);
-  out << "mapped_chunks " << p.mapped_chunks << "\nshared_chunks " << p.shared_chunks << "\nreserved_chunks "
-      << p.reserved_chunks << "\navailable_chunks " << available << "\nthin_bytes " << p.thin_bytes
-      << "\nthin_unwritten_chunks " << p.thin_unwritten_chunks << "\nthin_overcommit "
-      << (p.thin_unwritten_chunks > available ? p.thin_unwritten_chunks - available : 0) << '\n';
+  out.number("files", p.files).number("inodes", p.inodes);
+  out.number("thin_bytes", p.thin_bytes).number("thin_unwritten_chunks", p.thin_unwritten_chunks);
+  out.number("thin_overcommit_chunks", p.thin_unwritten_chunks > available ? p.thin_unwritten_chunks - available : 0);
+  out.number("metadata_bytes", p.metadata_bytes).number("journal_bytes", p.journal_bytes);
+  out.number("checkpoint_bytes", p.checkpoint_bytes);
+  return out.str();
+}
+
+std::string render_stats(const PoolStats& pool, const MetricsReport& m, const std::vector<VlunReport>& visible) {
+  RecordWriter out;
+  out.begin("pool");
+  add_counters(out, m.pool);
+  out.number("journal.records", m.journal_records);
+  add_histogram(out, "journal.wait", m.journal_wait);
+  for (const auto& [rc, n] : m.afu_commands) {
+    char key[32];
+    std::snprintf(key, sizeof key, "afu_commands.0x%02x", rc);  // as GET /metrics names it
+    out.number(key, n);
+  }
+  add_pool_chunks(out, pool);
+  std::map<uint64_t, const VlunMetricsSnapshot*> by_ino;
+  for (const auto& [ino, counters] : m.vluns) by_ino[ino] = &counters;
+  for (const VlunReport& r : visible) {
+    auto it = by_ino.find(r.ino);
+    if (it == by_ino.end()) continue;  // gone between the two looks
+    out.begin("vlun").text("path", r.path).number("ino", r.ino);
+    add_counters(out, *it->second);
+    out.number("mapped_chunks", r.mapped).number("shared_chunks", r.shared);
+  }
   return out.str();
 }
 
@@ -144,9 +200,9 @@ Result<std::string> path_of_file(Filesystem& fs, uint64_t ino) {
 // ---------------------------------------------------------------------------------------------
 // The commands
 
-std::string list_vluns(Filesystem& fs, const Caller& who) {
+std::vector<VlunReport> visible_vluns(Filesystem& fs, const Caller& who) {
   std::vector<VlunReport> all = fs.report();
-  if (who.dac_override || who.dac_read_search) return render_vlun_listing(all);  // may read every directory
+  if (who.dac_override || who.dac_read_search) return all;  // may read every directory
   // Per directory path: may `who` read and search it and every directory above it; its inode.
   struct Dir {
     bool listable = false;
@@ -176,10 +232,18 @@ std::string list_vluns(Filesystem& fs, const Caller& who) {
     if (r.path.empty() || r.path[0] != '/') continue;  // open but unlinked: no path to see it by
     if (dir_at(r.path.substr(0, r.path.find_last_of('/'))).listable) visible.push_back(std::move(r));
   }
-  return render_vlun_listing(visible);
+  return visible;
 }
 
-std::string pool_info(Filesystem& fs) { return render_pool_stats(fs.pool_stats()); }
+std::string list_vluns(Filesystem& fs, const Caller& who) { return render_vlun_listing(visible_vluns(fs, who)); }
+
+std::string pool_info(Filesystem& fs) { return render_pool_stats(fs.pool_stats(), "mount"); }
+
+std::string stats_report(Filesystem& fs, const Caller& who) {
+  // The counters first: a file listed is then one they count (or one made since, skipped).
+  const MetricsReport m = fs.metrics_report();
+  return render_stats(fs.pool_stats(), m, visible_vluns(fs, who));
+}
 
 std::error_code clone_vlun(Filesystem& fs, const Caller& who, uint64_t src_ino, uint64_t dest_dir,
                            const std::string& name, bool snapshot) {

@@ -9,6 +9,8 @@
 //   ls                 a vLUN is listed only if the caller may read and search every directory
 //                      from the mount's root to it (what `ls -lR` as that user would show);
 //                      files open but unlinked are shown to root only (CAP_DAC_READ_SEARCH)
+//   stats              the pool's counters to anyone on the mount; a vLUN's only to those who
+//                      may list it (as ls)
 //   info, sync         anyone holding a descriptor on the mount (as statfs(2) and syncfs(2))
 // Pool-wide changes would need root; none of the commands is one today.
 #pragma once
@@ -17,20 +19,26 @@
 #include "fs/filesystem.h"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vlunfs::fs {
 
-// ---- The text of the answers (vlunctl prints it as it comes). ----
-// `vlunctl ls`: a header line, then one line per vLUN.
+// ---- The answers: records (report_records.h) that vlunctl renders; docs/vlunctl-json.md. ----
+// `vlunctl ls`: a "vlun" record per vLUN.
 std::string render_vlun_listing(const std::vector<VlunReport>& vluns);
-// `vlunctl info MOUNTPOINT`.
-std::string render_pool_stats(const PoolStats& pool);
+// `vlunctl info`: one "pool" record; source is "mount" or "image" (vlunctl renders an unmounted
+// image's with the same function, so both have the same fields).
+std::string render_pool_stats(const PoolStats& pool, std::string_view source);
+// `vlunctl stats`: a "pool" record with the counters and chunks, a "vlun" record per vLUN listed.
+std::string render_stats(const PoolStats& pool, const MetricsReport& metrics, const std::vector<VlunReport>& visible);
 
 // ---- The commands, each checked against `who`. ----
 // The listing of the vLUNs `who` may see.
+std::vector<VlunReport> visible_vluns(Filesystem& fs, const Caller& who);
 std::string list_vluns(Filesystem& fs, const Caller& who);
 std::string pool_info(Filesystem& fs);
+std::string stats_report(Filesystem& fs, const Caller& who);
 // A new file `name` in directory `dest_dir` sharing every chunk of file `src_ino`.
 std::error_code clone_vlun(Filesystem& fs, const Caller& who, uint64_t src_ino, uint64_t dest_dir,
                            const std::string& name, bool snapshot);

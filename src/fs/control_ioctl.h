@@ -15,7 +15,9 @@
 #include <linux/ioctl.h>
 #include <stdint.h>
 
-#define VLUNFS_IOC_VERSION 1u
+// Version 2: REPORT answers are records (fs/report_records.h) that vlunctl renders, and
+// VLUNFS_REPORT_STATS. Version 1 answered text for people.
+#define VLUNFS_IOC_VERSION 2u
 #define VLUNFS_IOC_MAGIC 0x4e554c56u  // "VLUN" little-endian
 // The ioctl "type" byte of every vlunfs command: unassigned in the kernel's ioctl-number.rst (0xB9
 // to 0xBF are free). vlunctl sends these only to FUSE files (fstatfs), so only a FUSE daemon sees them.
@@ -26,13 +28,14 @@ struct vlunfs_ioc_header {
   uint32_t magic;    // out: VLUNFS_IOC_MAGIC
 };
 
-// ---- VLUNFS_IOC_REPORT: a text answer (what `vlunctl ls` / `vlunctl info MOUNT` print) ----
+// ---- VLUNFS_IOC_REPORT: an answer of records (what `vlunctl ls`, `info MOUNT`, `stats` render) ----
 // On any file or directory of the mount. The daemon renders the whole answer for this caller and
 // returns the bytes [offset, offset + length). answer_id identifies the rendering: pass 0 on the
 // first page and the returned id on later ones; if the answer changed in between (the namespace
 // moved), the daemon refuses with ESTALE and the caller starts again from offset 0.
 #define VLUNFS_REPORT_VLUNS 1u  // one line per vLUN the caller may see (`vlunctl ls`)
 #define VLUNFS_REPORT_POOL 2u   // pool geometry and usage (`vlunctl info MOUNTPOINT`)
+#define VLUNFS_REPORT_STATS 3u  // counters of the pool and of each vLUN the caller may see (`vlunctl stats`)
 #define VLUNFS_REPORT_PAGE 16000u
 
 struct vlunfs_ioc_report {
@@ -42,7 +45,7 @@ struct vlunfs_ioc_report {
   uint64_t offset;     // in: where in the answer this page starts
   uint64_t answer_id;  // in: 0, or the id of the answer being paged; out: this answer's id
   uint64_t total;      // out: length of the whole answer
-  char text[VLUNFS_REPORT_PAGE];
+  char text[VLUNFS_REPORT_PAGE];  // records, fs/report_records.h
 };
 
 // ---- VLUNFS_IOC_CLONE: a new file that shares every chunk of the file the ioctl is issued on ----

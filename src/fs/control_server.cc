@@ -38,6 +38,8 @@ std::error_code answer_report(Filesystem& fs, const Caller& who, vlunfs_ioc_repo
     text = list_vluns(fs, who);
   } else if (r->what == VLUNFS_REPORT_POOL) {
     text = pool_info(fs);
+  } else if (r->what == VLUNFS_REPORT_STATS) {
+    text = stats_report(fs, who);
   } else {
     return errno_error(EINVAL);
   }

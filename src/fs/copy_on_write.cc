@@ -118,7 +118,10 @@ std::error_code Filesystem::make_writable(FileVlun* file, uint64_t index) {
     if (allocated) lun_->drop_chunk(fresh, true);
     return seq.error();
   }
-  if (shared) lun_->drop_chunk(aun, false);  // the other owners keep it
+  if (shared) {
+    lun_->drop_chunk(aun, false);  // the other owners keep it
+    file->metrics.count_cow_break();
+  }
   if (needs_chunk) reserve_.apply({&left, 1});
   lock.unlock();
   return durable(seq.value());

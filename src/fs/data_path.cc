@@ -11,9 +11,13 @@
 namespace vlunfs::fs {
 
 Result<size_t> Filesystem::read(FileVlun* file, uint64_t offset, std::span<std::byte> out) {
+  ScopedOp counted(file->metrics.op(Op::read));
   std::shared_lock io_lock(file->io_mu);
   const uint64_t size = file->size;
-  if (offset >= size || out.empty()) return size_t{0};
+  if (offset >= size || out.empty()) {
+    counted.done(0);
+    return size_t{0};
+  }
   const uint64_t n = std::min<uint64_t>(out.size(), size - offset);
   const uint32_t bs = geometry_.block_size;
   const uint64_t first = offset / bs;
@@ -21,18 +25,24 @@ Result<size_t> Filesystem::read(FileVlun* file, uint64_t offset, std::span<std::
   const bool direct = offset % bs == 0 && n % bs == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
   if (direct) {
     if (auto ec = file->vlun->read(first, last - first, out.data())) return ec;
+    counted.done(n);
     return static_cast<size_t>(n);
   }
   std::byte* buf = bounce_buffer((last - first) * bs);
   if (!buf) return errno_error(ENOMEM);
   if (auto ec = file->vlun->read(first, last - first, buf)) return ec;
   std::memcpy(out.data(), buf + (offset - first * bs), n);
+  counted.done(n);
   return static_cast<size_t>(n);
 }
 
 Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<const std::byte> data) {
+  ScopedOp counted(file->metrics.op(Op::write));
   if (auto ec = writable()) return ec;
-  if (data.empty()) return size_t{0};
+  if (data.empty()) {
+    counted.done(0);
+    return size_t{0};
+  }
   const uint64_t len = data.size();
   if (offset > (uint64_t{1} << 62) || len > (uint64_t{1} << 62) - offset) return errno_error(EFBIG);
   const uint64_t end = offset + len;
@@ -94,10 +104,18 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
   }
   file->mtime_ns = now_ns();
   file->size_dirty = true;
+  counted.done(len);
   return static_cast<size_t>(len);
 }
 
 std::error_code Filesystem::fsync(FileVlun* file, bool datasync) {
+  ScopedOp counted(file->metrics.op(Op::fsync));
+  std::error_code ec = fsync_counted(file, datasync);
+  if (!ec) counted.done(0);
+  return ec;
+}
+
+std::error_code Filesystem::fsync_counted(FileVlun* file, bool datasync) {
   if (options_.read_only) return {};
   // fdatasync keeps the data and what reading it back needs: the size, not the mtime (POSIX
   // fdatasync, "synchronized I/O data integrity"). After writes inside the journaled size it

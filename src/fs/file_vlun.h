@@ -4,6 +4,7 @@
 #pragma once
 
 #include "client/vlun.h"
+#include "fs/metrics.h"
 #include "fs/thread_annotations.h"
 
 #include <atomic>
@@ -67,6 +68,9 @@ class FileVlun {
   std::mutex trim_mu;
   std::map<uint64_t, std::map<uint64_t, uint64_t>> trimmed GUARDED_BY(trim_mu);  // chunk -> {start -> end}
   std::atomic<bool> has_trims{false};  // a hint read without trim_mu: trimmed may be non-empty
+
+  // Its requests, bytes, latencies and share breaks (vlunctl stats); folded into the pool's when it goes.
+  VlunMetrics metrics;
 };
 
 }  // namespace vlunfs::fs

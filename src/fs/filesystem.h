@@ -15,6 +15,7 @@
 #include "client/lun_client.h"
 #include "client/vlun.h"
 #include "fs/file_vlun.h"
+#include "fs/metrics.h"
 #include "fs/share_reserve.h"
 #include "fs/thread_annotations.h"
 #include "store/rbd/rbd_store.h"
@@ -108,6 +109,17 @@ struct PoolStats {
   uint64_t thin_unwritten_chunks = 0;  // their chunks still mapping the zero chunk: what they may yet claim
   uint64_t files = 0;
   uint64_t inodes = 0;
+  // What the device is, for `vlunctl info` (the same fields for a mount and for an image).
+  std::string device;
+  uint32_t format_version = 0;
+  uint32_t block_size = 0;
+  uint64_t device_bytes = 0;
+  uint64_t metadata_bytes = 0;  // everything before the data region
+  uint64_t journal_bytes = 0;
+  uint64_t checkpoint_bytes = 0;
+
+  // Fills the fields above but `device` from the format's geometry (a mount's, or an image's).
+  void describe_format(const meta::Geometry& g);
 };
 
 class Filesystem {
@@ -167,6 +179,8 @@ class Filesystem {
   struct statvfs statfs();
   PoolStats pool_stats();
   std::vector<VlunReport> report();
+  // The counters of the data path, the journal and the AFU (metrics.h), pool and per file.
+  MetricsReport metrics_report();
   std::error_code sync_all();
 
   // ---- sharing (clones.cc; copy-on-write in copy_on_write.cc) ----
@@ -241,6 +255,7 @@ class Filesystem {
   uint64_t zero_entry() const;
   bool maps_zero(uint64_t entry) const;
   Result<uint64_t> resolve_path(const std::string& path) const REQUIRES_SHARED(ns_mu_);
+  std::error_code fsync_counted(FileVlun* file, bool datasync);  // fsync without its counting
   std::error_code zero_bytes(FileVlun* file, uint64_t offset, uint64_t length) REQUIRES(file->io_mu) EXCLUDES(ns_mu_);
 
   std::string device_path_;
@@ -249,6 +264,8 @@ class Filesystem {
   std::unique_ptr<store::BlockStore> data_lun_;  // the region the AFU sees as the physical LUN
   std::unique_ptr<meta::MetaStore> meta_;
   meta::Geometry geometry_;
+  // Counted by the data path and the journal; outlives lun_, which counts AFU commands into it.
+  PoolMetrics metrics_;
   // The LUN, its contexts and the zero chunk (the data area's last chunk: always zero, thin vLUNs
   // map it). Outlives every FileVlun's vLUN (declared before vluns_) and is outlived by data_lun_.
   std::unique_ptr<client::LunClient> lun_;

@@ -4,6 +4,8 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/metrics_http.h"
+#include "fs/metrics_prometheus.h"
 #include "fs/mountpoint_check.h"
 #include "fs/umount_record.h"
 #include "store/rbd/named_store.h"
@@ -44,6 +46,10 @@ struct Config {
   char* ceph_conf = nullptr;
   char* ceph_id = nullptr;
   int takeover = 0;
+  // Observability: where the log goes, how much of it, and the Prometheus endpoint (off by default).
+  char* log_file = nullptr;
+  char* log_level = nullptr;
+  char* metrics = nullptr;
 };
 
 enum { KEY_RO = 1, KEY_THIN = 2 };
@@ -62,6 +68,9 @@ const fuse_opt kOptions[] = {
     {"ceph_conf=%s", offsetof(Config, ceph_conf), 0},
     {"ceph_id=%s", offsetof(Config, ceph_id), 0},
     {"takeover", offsetof(Config, takeover), 1},
+    {"log=%s", offsetof(Config, log_file), 0},
+    {"loglevel=%s", offsetof(Config, log_level), 0},
+    {"metrics=%s", offsetof(Config, metrics), 0},
     {"-h", offsetof(Config, show_help), 1},
     {"--help", offsetof(Config, show_help), 1},
     {"-V", offsetof(Config, show_version), 1},
@@ -122,6 +131,12 @@ void usage(const char* prog) {
       "  -o ceph_conf=PATH  for rbd:POOL/IMAGE, the Ceph configuration (default /etc/ceph/ceph.conf)\n"
       "  -o ceph_id=NAME    for rbd:POOL/IMAGE, the Ceph user client.NAME (default admin)\n"
       "  -o takeover        for rbd:POOL/IMAGE, break a dead daemon's lock first (it is blocklisted)\n"
+      "  -o log=FILE        append the daemon's messages to FILE (default: syslog where /dev/log\n"
+      "                     exists, else stderr, which only -f keeps)\n"
+      "  -o loglevel=LEVEL  error, warn, info (default) or debug\n"
+      "  -o metrics=[ADDRESS:]PORT  serve the counters in the Prometheus text format on\n"
+      "                     GET http://ADDRESS:PORT/metrics (ADDRESS defaults to 127.0.0.1; off\n"
+      "                     by default; the same counters as 'vlunctl stats MOUNTPOINT')\n"
       "  -o OPTION[,...]    other FUSE mount options (see mount.fuse3(8))\n"
       "  -h, --help         this text\n"
       "  -V, --version      version\n"
@@ -172,6 +187,9 @@ int main(int argc, char* argv[]) {
       free(conf->backend);
       free(conf->ceph_conf);
       free(conf->ceph_id);
+      free(conf->log_file);
+      free(conf->log_level);
+      free(conf->metrics);
       free(opts->mountpoint);
     }
   } parsed{&args, &conf, &opts};
@@ -197,7 +215,29 @@ int main(int argc, char* argv[]) {
     return 1;
   }
   const char* canonical = canonical_mountpoint.c_str();
-  log_open("vlunfs", true);
+  LogSetup log_setup;
+  if (conf.log_level != nullptr) {
+    auto level = parse_log_level(conf.log_level);
+    if (!level) {
+      std::fprintf(stderr, "vlunfs: -o loglevel=%s: use error, warn, info or debug\n", conf.log_level);
+      return 2;
+    }
+    log_setup.level = *level;
+  }
+  if (conf.log_file != nullptr) {
+    char resolved_log[PATH_MAX];
+    // Absolute: the daemon changes to / when it detaches.
+    log_setup.file = conf.log_file[0] == '/' ? std::string(conf.log_file)
+                     : realpath(".", resolved_log) ? std::string(resolved_log) + "/" + conf.log_file
+                                                   : std::string(conf.log_file);
+  }
+  {
+    std::string log_refused;
+    if (!log_open(log_setup, &log_refused)) {
+      std::fprintf(stderr, "vlunfs: -o log=%s: %s\n", conf.log_file, log_refused.c_str());
+      return 1;
+    }
+  }
 
   MountOptions mount_options;
   mount_options.read_only = conf.read_only != 0;
@@ -304,12 +344,20 @@ int main(int argc, char* argv[]) {
   // Daemonize by hand rather than with fuse_daemonize(): the child must clone the parent's AFU
   // contexts (a context belongs to the process that attached it, pitfall 21), and the parent
   // waits to report whether that worked, so a failure is seen on the terminal, not in syslog.
+  if (!opts.foreground && log_destination() == "stderr") {
+    log_info("there is no syslog to write to (%s) and no -o log=FILE: once the daemon detaches its messages are "
+             "lost (mount with -f, or -o log=FILE, to keep them)", log_setup.syslog_socket.c_str());
+  }
   if (!opts.foreground && !fork_before_open && !fork_daemon(&report_fd)) return 1;
 
-  // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon.
-  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0) {
-    log_warning("PR_SET_IO_FLUSHER refused (%s; it needs CAP_SYS_RESOURCE): a loop device over a vLUN "
-                "could deadlock under heavy memory pressure", std::strerror(errno));
+  // A loop device over a vLUN must not wait on memory reclaim that waits on this daemon. Without
+  // CAP_SYS_RESOURCE (an unprivileged or containerised daemon) that is the normal case, and it
+  // matters only for that loop-device set-up: said once, at info level.
+  if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0) {
+    log_debug("marked as an I/O flusher (PR_SET_IO_FLUSHER)");
+  } else {
+    log_info("not marked as an I/O flusher (PR_SET_IO_FLUSHER: %s, it needs CAP_SYS_RESOURCE); this matters "
+             "only for a loop device over a vLUN under heavy memory pressure", std::strerror(errno));
   }
 
   if (!opts.foreground && !fork_before_open) {
@@ -324,6 +372,24 @@ int main(int argc, char* argv[]) {
       return 1;
     }
   }
+  // The Prometheus endpoint, on a thread of the daemon itself (after the fork: threads do not
+  // survive one); a port in use is refused here, while the terminal still hears about it.
+  std::unique_ptr<MetricsServer> metrics;
+  if (conf.metrics != nullptr) {
+    Filesystem* served = fs.get();
+    auto started = MetricsServer::start(
+        conf.metrics, [served] { return render_prometheus(served->pool_stats(), served->metrics_report(), served->report()); },
+        &why);
+    if (!started) {
+      if (report_fd < 0) std::fprintf(stderr, "vlunfs: -o metrics=%s: %s\n", conf.metrics, why.c_str());
+      report("-o metrics=" + std::string(conf.metrics) + ": " + why);
+      fuse_session_unmount(se);
+      if (recorded) forget_umount_helper(canonical);
+      fuse_session_destroy(se);
+      return 1;
+    }
+    metrics = std::move(started).value();
+  }
   if (!opts.foreground) {
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -332,13 +398,20 @@ int main(int argc, char* argv[]) {
       dup2(null, 2);
       if (null > 2) close(null);
     }
-    log_open("vlunfs", false);
+    log_setup.to_stderr = false;
+    std::string unused;
+    (void)log_open(log_setup, &unused);  // the same file, already open
   }
   report("");
-  log_info("mounted %s on %s", device.c_str(), canonical);
+  log_info("mounted %s on %s (log: %s)", device.c_str(), canonical, log_destination().c_str());
+  if (metrics) log_info("serving metrics on port %u (GET /metrics)", metrics->port());
+  log_debug("FUSE: up to %u threads, %s descriptor each, %u background requests, direct_io %s, writeback_cache %s",
+            tuning.max_threads, tuning.clone_fd ? "a" : "one shared", tuning.max_background,
+            tuning.direct_io ? "on" : "off", tuning.writeback_cache ? "on" : "off");
 
   set_fuse_session(se, opts.singlethread != 0);
   const int rc = run_session(se, tuning, opts.singlethread != 0);
+  metrics.reset();  // before the filesystem it reads goes
   fs->shutdown();
   fuse_remove_signal_handlers(se);
   fuse_session_unmount(se);

@@ -87,6 +87,7 @@ std::error_code Filesystem::start(const client::AfuFactory& make_afu, std::strin
   lo.read_only = options_.read_only;
   std::memcpy(lo.wwid.data(), geometry_.uuid, 16);
   lo.log_error = [](const std::string& message) { log_error("%s", message.c_str()); };
+  lo.command_counts = &metrics_.afu_commands();
   auto lun = client::LunClient::open(std::move(backend).value(), lo, why);
   if (!lun) return lun.error();
   lun_ = std::move(lun).value();
@@ -201,7 +202,13 @@ std::error_code Filesystem::adopt_parent_contexts(std::string* why) {
   std::unique_lock lock(ns_mu_);
   const pid_t parent = getppid();
   if (auto ec = lun_->adopt_parent_contexts(why)) return ec;
-  log_info("cloned %zu AFU context(s) from the parent process %d", lun_->context_count(), static_cast<int>(parent));
+  // Nothing to say to the administrator either way: the daemon carries on with the parent's handles.
+  if (const size_t n = lun_->context_count()) {
+    log_debug("took over %zu AFU context(s) from the process that mounted (%d)", n, static_cast<int>(parent));
+  } else {
+    log_debug("the process that mounted (%d) had no AFU context open, so there was none to take over",
+              static_cast<int>(parent));
+  }
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace vlunfs::fs {
 
@@ -28,12 +29,17 @@ std::error_code Filesystem::check_name(const std::string& name) const {
 
 Result<uint64_t> Filesystem::commit(const meta::Record& record) {
   auto seq = meta_->append(record);
+  if (seq) metrics_.count_journal_record();
   if (!seq && seq.error().value() == EIO) log_error("metadata journal write failed; further changes are refused");
   return seq;
 }
 
 std::error_code Filesystem::durable(uint64_t seq) {
-  if (auto ec = meta_->wait_durable(seq)) {
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code waited = meta_->wait_durable(seq);
+  metrics_.record_journal_wait(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+  if (auto ec = waited) {
     log_error("metadata journal flush failed: %s", ec.message().c_str());
     return ec;
   }

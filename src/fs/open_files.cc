@@ -30,6 +30,7 @@ std::error_code Filesystem::release_vlun_locked(uint64_t ino) {
     for (uint64_t e : inode->lxt) gone.push_back({sisl::lxt_aun(e), false, it->second->thick_writable()});
     reserve_.apply(gone);
   }
+  metrics_.retire(it->second->metrics);
   vluns_.erase(it);
   return {};
 }

@@ -44,7 +44,38 @@ PoolStats Filesystem::pool_stats() {
   }
   p.files = vluns_.size();
   p.inodes = meta_->ns().inodes.size();
+  p.device = device_path_;
+  p.describe_format(geometry_);
   return p;
+}
+
+void PoolStats::describe_format(const meta::Geometry& g) {
+  format_version = g.version;
+  block_size = g.block_size;
+  device_bytes = g.device_bytes;
+  metadata_bytes = g.data_offset;
+  journal_bytes = g.journal_bytes;
+  checkpoint_bytes = g.checkpoint_bytes;
+}
+
+MetricsReport Filesystem::metrics_report() {
+  MetricsReport m;
+  m.pool = metrics_.retired();
+  {
+    std::shared_lock lock(ns_mu_);
+    m.vluns.reserve(vluns_.size());
+    for (const auto& [ino, file] : vluns_) {
+      m.vluns.emplace_back(ino, file->metrics.snapshot());
+      m.pool.add(m.vluns.back().second);
+    }
+  }
+  std::sort(m.vluns.begin(), m.vluns.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  m.journal_records = metrics_.journal_records();
+  m.journal_wait = metrics_.journal_wait();
+  for (unsigned rc = 0; rc < 256; ++rc) {
+    if (uint64_t n = metrics_.afu_commands().total(static_cast<uint8_t>(rc))) m.afu_commands.emplace_back(rc, n);
+  }
+  return m;
 }
 
 std::vector<VlunReport> Filesystem::report() {

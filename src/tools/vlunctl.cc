@@ -2,16 +2,22 @@
 //   vlunctl info IMAGE|MOUNTPOINT      geometry and pool usage (mapped, shared, reserved, free, thin)
 //   vlunctl ls MOUNTPOINT              every vLUN with its handle, chunks, last_lba, physical chunks,
 //                                      kind, shared and reserved chunks, origin, creation time
+//   vlunctl stats MOUNTPOINT           requests, bytes, latencies, share breaks, journal, AFU commands
+// The read commands print tables as lsblk does (-o COLUMNS, -n, -r) or JSON (-J/--json,
+// docs/vlunctl-json.md): tools/vlunctl_output.h.
 //   vlunctl clone|snapshot SRC DST     DST shares every chunk of SRC (a snapshot is read-only)
 //   vlunctl thin [--off] FILE          an empty file becomes thin (or thick)
 //   vlunctl sync PATH                  sizes and mtimes of the whole mount made durable
 //   vlunctl fsck [-n|-p|-y] IMAGE      check (and repair) an unmounted device, as fsck.vlunfs
 // The commands on a mount are ioctls on its own files (fs/control_ioctl.h): they reach the daemon
 // serving the path given, and the daemon checks the caller's permissions.
+#include "fs/control_commands.h"
 #include "fs/control_ioctl.h"
+#include "fs/report_records.h"
 #include "tools/cli_parse.h"
 #include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
+#include "tools/vlunctl_output.h"
 #include "vlunfs/fsck.h"
 #include "store/rbd/named_store.h"
 #include "vlunfs/image_release.h"
@@ -87,9 +93,9 @@ int control_ioctl(int fd, unsigned long command, Request* request, const std::st
   return 0;
 }
 
-// Prints a text answer of the daemon (VLUNFS_IOC_REPORT), read page by page. An answer that
+// Reads an answer of the daemon (VLUNFS_IOC_REPORT) page by page into *text. An answer that
 // changed between two pages (ESTALE) is read again from the start, a few times.
-int print_report(const std::string& path, uint32_t what) {
+int read_report(const std::string& path, uint32_t what, std::string* out) {
   constexpr int kAttempts = 10;
   int fd = open_on_mount(path, O_RDONLY);
   if (fd < 0) return 1;
@@ -113,8 +119,72 @@ int print_report(const std::string& path, uint32_t what) {
   }
   ::close(fd);
   if (error) return 1;
-  std::fputs(text.c_str(), stdout);
+  *out = std::move(text);
   return 0;
+}
+
+// The columns a table shows without -o (the others are there for -o, and in JSON).
+const std::vector<std::string> kLsColumns = {"path", "ino",    "size",   "kind",     "context", "handle",  "chunks",
+                                             "last_lba", "mapped", "shared", "reserved", "origin",  "created", "physical"};
+const std::vector<std::string> kStatsColumns = {
+    "path",         "read.requests",          "read.bytes",          "read.latency_p50_ns",
+    "read.latency_p99_ns", "write.requests",  "write.bytes",         "write.latency_p50_ns",
+    "write.latency_p99_ns", "fsync.requests", "fsync.latency_p99_ns", "cow_breaks",
+    "mapped_chunks", "shared_chunks"};
+
+// Renders records (`command` is ls, info or stats) as a table or JSON on stdout.
+int print_records(const std::string& command, const std::string& text, const tools::OutputOptions& output) {
+  std::string why;
+  auto records = fs::parse_records(text, &why);
+  if (!records) {
+    std::fprintf(stderr, "vlunctl %s: the daemon's answer is not understood (%s); use the vlunctl built with that "
+                         "vlunfs\n", command.c_str(), why.c_str());
+    return 1;
+  }
+  if (output.json) {
+    std::fputs(tools::document_to_json(command, *records, {"vlun"}).c_str(), stdout);
+    return 0;
+  }
+  bool ok = true;
+  if (command == "info") {
+    const fs::Record* pool = nullptr;
+    for (const fs::Record& r : *records) {
+      if (r.type == "pool") pool = &r;
+    }
+    if (!pool) {
+      std::fprintf(stderr, "vlunctl info: the daemon's answer has no pool record\n");
+      return 1;
+    }
+    ok = tools::print_fields(stdout, *pool, output, &why);
+  } else {
+    // stats: the pool's row first, as "(pool)", then the vLUNs'.
+    std::vector<fs::Record> pool_rows;
+    std::vector<const fs::Record*> rows;
+    for (const fs::Record& r : *records) {
+      if (r.type == "pool") {
+        fs::Record row = r;
+        row.fields.insert(row.fields.begin(), fs::RecordField{"path", "(pool)", false, false});
+        pool_rows.push_back(std::move(row));
+      }
+    }
+    for (const fs::Record& r : pool_rows) rows.push_back(&r);
+    for (const fs::Record& r : *records) {
+      if (r.type == "vlun") rows.push_back(&r);
+    }
+    ok = tools::print_table(stdout, rows, command == "ls" ? kLsColumns : kStatsColumns, output, &why);
+  }
+  if (!ok) {
+    std::fprintf(stderr, "vlunctl %s: %s\n", command.c_str(), why.c_str());
+    return 2;
+  }
+  return 0;
+}
+
+int report_command(const std::string& command, const std::string& path, uint32_t what,
+                   const tools::OutputOptions& output) {
+  std::string text;
+  if (int rc = read_report(path, what, &text)) return rc;
+  return print_records(command, text, output);
 }
 
 // The directory a new file DST goes in, and its name.
@@ -225,7 +295,7 @@ int takeover_command(const std::string& name, const store::CephClientOptions& ce
   return 0;
 }
 
-int info_image(const std::string& image, const store::CephClientOptions& ceph) {
+int info_image(const std::string& image, const store::CephClientOptions& ceph, const tools::OutputOptions& output) {
   store::NamedStoreOptions so;
   so.block_size = 512;
   so.read_only = true;
@@ -274,24 +344,21 @@ int info_image(const std::string& image, const store::CephClientOptions& ceph) {
   // The pool from the chunk maps, counted as fsck counts it (mapped, shared, free, share reserve).
   meta::Namespace counted = ns;
   const fsck::Report pool = fsck::check_namespace(counted, g, false);
-  const uint64_t used = pool.chunks_used;
-  std::printf("device        %s\nformat        vlunfs %u, generation %llu\nsize          %s\n"
-              "block size    %u\nchunk         %s (2^%u blocks)\nchunks        %llu total, %llu mapped by files\n"
-              "files         %llu (%zu inodes)\nmetadata      %s (journal %s, checkpoint slots %s)\n",
-              image.c_str(), g.version, static_cast<unsigned long long>(report.generation),
-              tools::human_size(g.device_bytes).c_str(), g.block_size, tools::human_size(g.chunk_bytes()).c_str(),
-              g.chunk_shift, static_cast<unsigned long long>(g.data_chunks()), static_cast<unsigned long long>(used),
-              static_cast<unsigned long long>(files), ns.inodes.size(), tools::human_size(g.data_offset).c_str(),
-              tools::human_size(g.journal_bytes).c_str(), tools::human_size(g.checkpoint_bytes).c_str());
-  const uint64_t available = pool.chunks_free - std::min(pool.chunks_free, pool.chunks_reserved);
-  std::printf("shared        %llu chunks\nreserved      %llu chunks (for thick vLUNs to break their shares)\n"
-              "free          %llu chunks, %llu of them not reserved\n"
-              "thin          %s of thin vLUNs, %llu unwritten chunks (%llu beyond the unreserved free)\n",
-              static_cast<unsigned long long>(pool.chunks_shared), static_cast<unsigned long long>(pool.chunks_reserved),
-              static_cast<unsigned long long>(pool.chunks_free), static_cast<unsigned long long>(available),
-              tools::human_size(thin_bytes).c_str(), static_cast<unsigned long long>(thin_unwritten),
-              static_cast<unsigned long long>(thin_unwritten > available ? thin_unwritten - available : 0));
-  return 0;
+  // The same record as a mount's (fs::render_pool_stats): one format for both.
+  fs::PoolStats p;
+  p.chunk_bytes = g.chunk_bytes();
+  p.total_chunks = g.data_chunks() - 1;  // less the zero chunk, as the mount counts
+  p.free_chunks = pool.chunks_free;
+  p.mapped_chunks = pool.chunks_used;
+  p.shared_chunks = pool.chunks_shared;
+  p.reserved_chunks = pool.chunks_reserved;
+  p.thin_bytes = thin_bytes;
+  p.thin_unwritten_chunks = thin_unwritten;
+  p.files = files;
+  p.inodes = ns.inodes.size();
+  p.device = image;
+  p.describe_format(g);
+  return print_records("info", fs::render_pool_stats(p, "image"), output);
 }
 
 }  // namespace
@@ -301,11 +368,21 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "vlunctl 0.1.0");
   app.require_subcommand(1);
 
+  // The output options of every read command, as lsblk and findmnt spell them.
+  tools::OutputOptions output;
+  auto add_output_options = [&](CLI::App* command, const char* columns_help) {
+    command->add_flag("-J,--json", output.json, "JSON, with a schema version (docs/vlunctl-json.md)");
+    command->add_flag("-r,--raw", output.raw, "raw output: columns separated by one space, unsafe bytes as \\xHH");
+    command->add_flag("-n,--noheadings", output.no_headings, "no heading line");
+    command->add_option("-o,--output", output.columns, columns_help);
+  };
   std::string target;
-  auto* info = app.add_subcommand("info", "geometry and usage of an image/device, or of a mounted vlunfs");
+  auto* info = app.add_subcommand("info", "geometry and usage of an image/device, or of a mounted vlunfs (the same "
+                                          "fields for both)");
   info->add_option("IMAGE_OR_MOUNTPOINT", target)->required();
+  add_output_options(info, "the fields to show, comma-separated (e.g. total_chunks,free_chunks)");
   std::string info_options;
-  info->add_option("-o,--options", info_options, "for rbd:POOL/IMAGE: ceph_conf=PATH, ceph_id=NAME");
+  info->add_option("--options", info_options, "for rbd:POOL/IMAGE: ceph_conf=PATH, ceph_id=NAME (-o is the output's columns)");
 
   std::string takeover_target, takeover_options;
   auto* takeover = app.add_subcommand("takeover", "break the lock of the dead daemon that held rbd:POOL/IMAGE (the "
@@ -314,9 +391,20 @@ int main(int argc, char** argv) {
   takeover->add_option("-o,--options", takeover_options, "ceph_conf=PATH (default /etc/ceph/ceph.conf), ceph_id=NAME (default admin)");
 
   std::string mountpoint;
-  auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks, "
-                              "thick/thin/snapshot, chunks mapped, shared and reserved, origin, creation time");
+  auto* ls = app.add_subcommand("ls", "list every vLUN of a mount: resource handle, chunks, last_lba, physical chunks "
+                                      "(as ranges FIRSTxCOUNT), thick/thin/snapshot, chunks mapped, shared and "
+                                      "reserved, origin, creation time");
   ls->add_option("MOUNTPOINT", mountpoint)->required();
+  add_output_options(ls, "columns, comma-separated (PATH,INO,SIZE,KIND,CONTEXT,HANDLE,CHUNKS,LAST_LBA,MAPPED,SHARED,"
+                         "RESERVED,ORIGIN,ORIGIN_INO,CREATED,PHYSICAL); +COL,... adds to the default ones");
+
+  std::string stats_mountpoint;
+  auto* stats = app.add_subcommand("stats", "counters of a mount, for the pool and per vLUN: requests, bytes and "
+                                            "latency (p50/p99) by operation, copy-on-write breaks, journal records "
+                                            "and waits, AFU commands by afu_rc, chunks");
+  stats->add_option("MOUNTPOINT", stats_mountpoint)->required();
+  add_output_options(stats, "columns, comma-separated (see --json for every field: READ_REQUESTS, "
+                            "WRITE_LATENCY_P99_NS, JOURNAL_RECORDS, ...); +COL,... adds to the default ones");
 
   tools::FsckCommandLine fsck_command_line;
   auto* fsck_cmd = app.add_subcommand("fsck", "check an unmounted vlunfs device, as fsck.vlunfs does (-n check only, "
@@ -358,12 +446,15 @@ int main(int argc, char** argv) {
   }
   if (*info) {
     struct stat st;
-    if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return print_report(target, VLUNFS_REPORT_POOL);
+    if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return report_command("info", target, VLUNFS_REPORT_POOL, output);
+    }
     store::CephClientOptions ceph;
     if (!parse_ceph_option_list(info_options, &ceph, false, nullptr)) return 2;
-    return info_image(target, ceph);
+    return info_image(target, ceph, output);
   }
-  if (*ls) return print_report(mountpoint, VLUNFS_REPORT_VLUNS);
+  if (*ls) return report_command("ls", mountpoint, VLUNFS_REPORT_VLUNS, output);
+  if (*stats) return report_command("stats", stats_mountpoint, VLUNFS_REPORT_STATS, output);
   if (*fsck_cmd) return tools::run_fsck(fsck_command_line);
   return 2;
 }

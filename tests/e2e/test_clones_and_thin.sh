@@ -8,9 +8,9 @@ img=$WORK/flash.img
 mnt=$WORK/mnt
 make_image "$img" 8G
 shared_count() { "$VLUNCTL" fsck "$img" | sed -n 's/.*(\([0-9]*\) shared).*/\1/p'; }
-chunks_of() { "$VLUNCTL" ls "$mnt" | awk -v p="/$1" '$1 == p {print $8}'; }
+chunks_of() { "$VLUNCTL" ls -rn -o PATH,PHYSICAL "$mnt" | awk -v p="/$1" '$1 == p {print $2}'; }
 # The allocator's free chunks: statfs (df) also counts the share reserve of thick vLUNs as used.
-pool_free() { "$VLUNCTL" info "$mnt" | awk '$1 == "free_chunks" {print $2}'; }
+pool_free() { "$VLUNCTL" info -rn "$mnt" | awk '$1 == "free_chunks" {print $2}'; }
 sha() { sha256sum < "$1" | cut -d' ' -f1; }
 
 log "daemonized mount: the daemon process clones the AFU context it was started with"
@@ -19,7 +19,7 @@ truncate -s 300M "$mnt/seed"
 umount_fs "$mnt"
 "$VLUNFS" "$img" "$mnt" 2>>"$WORK/daemon.log"   # no -f: forks, the child does VLUN_CLONE
 DAEMON_PIDS+=("$(pgrep -n -f "vlunfs $img $mnt")")
-ctx=$("$VLUNCTL" ls "$mnt" | awk '$1 == "/seed" {print $4}')
+ctx=$("$VLUNCTL" ls -rn -o PATH,CONTEXT "$mnt" | awk '$1 == "/seed" {print $2}')
 [ "$ctx" != "0x100000001" ] || fail "the daemon still uses its parent's context ($ctx)"
 log "the daemon serves /seed through its own context $ctx"
 dd if=/dev/urandom of="$mnt/seed" bs=1M count=4 conv=notrunc status=none

@@ -35,7 +35,7 @@ mount_fs "$img" "$mnt" -o allow_other
 truncate -s 1M "$mnt/vol"
 out=$("$VLUNCTL" ls "$mnt")
 listed "$out" /vol || fail "vlunctl ls did not list the real daemon's /vol: '$out'"
-"$VLUNCTL" info "$mnt" | grep -q "^total_chunks [0-9]" || fail "vlunctl info did not answer with the pool"
+"$VLUNCTL" info -rn "$mnt" | grep -q "^total_chunks [0-9]" || fail "vlunctl info did not answer with the pool"
 "$VLUNCTL" snapshot "$mnt/vol" "$mnt/vol.snap" >/dev/null || fail "snapshot"
 [ -f "$mnt/vol.snap" ] || fail "vlunctl snapshot said ok but made no snapshot"
 expect_fail "Read-only file system" dd if=/dev/zero of="$mnt/vol.snap" bs=4k count=1 conv=notrunc status=none
@@ -93,8 +93,8 @@ expect_fail "Permission denied" python3 - "$mnt/closed" "$(stat -c %i "$mnt/shar
 import fcntl, os, struct, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
-ioc_clone = (3 << 30) | (280 << 16) | (0xbe << 8) | 2  # VLUNFS_IOC_CLONE
-request = bytearray(struct.pack("<IIIIQ256s", 1, 0, 0, 0, int(sys.argv[2]), b"from-root-fd"))
+ioc_clone = (3 << 30) | (280 << 16) | (0xbe << 8) | 2  # VLUNFS_IOC_CLONE; header version 2 (VLUNFS_IOC_VERSION)
+request = bytearray(struct.pack("<IIIIQ256s", 2, 0, 0, 0, int(sys.argv[2]), b"from-root-fd"))
 fcntl.ioctl(fd, ioc_clone, request, True)
 PY
 [ ! -e "$mnt/shared/from-root-fd" ] || fail "the clone through root's descriptor was made"

@@ -19,7 +19,7 @@ truncate -s 1G "$WORK/ext4.img"
 mkfs.ext4 -q "$WORK/ext4.img"
 expect_fail "holds ext4" "$MKFS" "$WORK/ext4.img"
 "$MKFS" --force "$WORK/ext4.img" >/dev/null
-"$VLUNCTL" info "$WORK/ext4.img" | grep -q "format        vlunfs 2" || fail "info after --force"
+"$VLUNCTL" info -rn "$WORK/ext4.img" | grep -q "^format_version 2$" || fail "info after --force"
 
 log "bad input gets a clear error"
 expect_fail "give --size" "$MKFS" "$WORK/missing.img"

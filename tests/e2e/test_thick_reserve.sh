@@ -62,9 +62,11 @@ dd if=/dev/zero of="$mnt/copy" bs=1M count=1024 conv=notrunc,fsync status=none |
 e2fsck -fn "$mnt/snap" >/dev/null || fail "e2fsck of the snapshot (unchanged by the writes)"
 
 log "vlunctl ls and info show the sharing"
-ls_out=$("$VLUNCTL" ls "$mnt")
-header=$(head -1 <<<"$ls_out")
-expect_eq "$(cut -f9- <<<"$header")" $'kind\tmapped\tshared\treserved\torigin\tcreated' "ls header's new columns"
+# Raw rows of the sharing columns, in the order asked for: path, then kind, mapped, shared,
+# reserved, origin, created as fields 9-14 (the tab-separated layout these checks were written for).
+ls_out=$("$VLUNCTL" ls -rn -o PATH,INO,SIZE,CONTEXT,HANDLE,CHUNKS,LAST_LBA,PHYSICAL,KIND,MAPPED,SHARED,RESERVED,ORIGIN,CREATED "$mnt" | tr ' ' '\t')
+header=$("$VLUNCTL" ls -r -o PATH,INO,SIZE,CONTEXT,HANDLE,CHUNKS,LAST_LBA,PHYSICAL,KIND,MAPPED,SHARED,RESERVED,ORIGIN,CREATED "$mnt" | head -1 | tr ' ' '\t')
+expect_eq "$(cut -f9- <<<"$header")" $'KIND\tMAPPED\tSHARED\tRESERVED\tORIGIN\tCREATED' "ls header's sharing columns"
 row() { awk -F'\t' -v p="$1" '$1 == p' <<<"$ls_out"; }
 # vol shares with the snapshot the chunks the ext4 did not write after the fill: 0 to 4 of them.
 vol_shared=$(row /vol | cut -f11)
@@ -74,8 +76,8 @@ expect_eq "$(row /copy | cut -f9-12)" $'thick\t4\t0\t0' "ls /copy: every chunk i
 expect_eq "$(row /hog | cut -f13)" "-" "ls /hog: no origin"
 created=$(row /snap | cut -f14)
 case "$created" in "$(date -u +%Y-)"*T*Z) ;; *) fail "ls /snap creation time: '$created'" ;; esac
-info=$("$VLUNCTL" info "$mnt")
-for key in mapped_chunks shared_chunks reserved_chunks available_chunks thin_bytes thin_overcommit; do
+info=$("$VLUNCTL" info -rn "$mnt")
+for key in mapped_chunks shared_chunks reserved_chunks available_chunks thin_bytes thin_overcommit_chunks; do
   grep -q "^$key [0-9]" <<<"$info" || fail "vlunctl info lacks $key: $info"
 done
 expect_eq "$(awk '$1 == "shared_chunks" {print $2}' <<<"$info")" "$vol_shared" "info: shared chunks (vol with its snapshot)"
@@ -83,8 +85,8 @@ expect_eq "$(awk '$1 == "reserved_chunks" {print $2}' <<<"$info")" "$vol_shared"
 
 log "rm of the snapshot releases the reserve"
 rm "$mnt/snap"
-info=$("$VLUNCTL" info "$mnt")
+info=$("$VLUNCTL" info -rn "$mnt")
 expect_eq "$(awk '$1 == "reserved_chunks" {print $2}' <<<"$info")" 0 "info: reserved after rm of the snapshot"
 umount_fs "$mnt"
 fsck_clean "$img"
-"$VLUNCTL" info "$img" | grep -q "^reserved *0 chunks" || fail "vlunctl info IMAGE: $("$VLUNCTL" info "$img")"
+"$VLUNCTL" info -rn "$img" | grep -q "^reserved_chunks 0$" || fail "vlunctl info IMAGE: $("$VLUNCTL" info "$img")"
