@@ -2,6 +2,8 @@
 
 #include "vlunfs/sislite.h"
 #include "vlunfs/image_release.h"
+#include "vlunfs/meta/inspection.h"
+#include "vlunfs/meta/meta_store.h"
 #include "vlunfs/store.h"
 #include "vlunfs/vlun.h"
 
