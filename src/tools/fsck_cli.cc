@@ -1,6 +1,6 @@
 #include "tools/fsck_cli.h"
 
-#include "vlunfs/fsck.h"
+#include "tools/fsck.h"
 
 #include <csignal>
 #include <cstdio>

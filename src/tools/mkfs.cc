@@ -7,6 +7,7 @@
 #include "tools/cli_parse.h"
 #include "tools/mkfs_device.h"
 #include "tools/size_arg.h"
+#include "vlunfs/chunk_shift.h"
 #include "vlunfs/meta/geometry.h"
 #include "vlunfs/store.h"
 
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "mkfs.vlunfs 0.1.0");
   std::string path, size_text;
   uint32_t block_size = 4096;
-  unsigned chunk_shift = 16;
+  unsigned chunk_shift = sisl::HARDWARE_CHUNK_SHIFT;
   bool force = false, quiet = false;
   app.add_option("DEVICE_OR_IMAGE", path, "block device, or image file (created sparse if missing)")->required();
   app.add_option("-s,--size", size_text,
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   app.add_option("--chunk-shift", chunk_shift,
                  "chunk = 2^N blocks; 16 is the hardware's (256 MiB with 4 KiB blocks). Smaller values "
                  "are beyond the hardware: simulator only, for tests and tiny demos")
-      ->check(CLI::Range(4, 16));
+      ->check(CLI::Range(sisl::MIN_CHUNK_SHIFT, sisl::MAX_CHUNK_SHIFT));
   app.add_flag("-f,--force", force,
                "overwrite an existing vlunfs or another filesystem's signature (never a device that is mounted "
                "or in use)");
@@ -193,7 +194,7 @@ int main(int argc, char** argv) {
   const meta::Geometry& geo = g.value();
   std::printf("%s: vlunfs format %u, %s, block size %u, chunk %s (2^%u blocks%s)\n", path.c_str(), geo.version,
               tools::human_size(geo.device_bytes).c_str(), geo.block_size, tools::human_size(geo.chunk_bytes()).c_str(),
-              geo.chunk_shift, geo.chunk_shift == 16 ? ", as the hardware" : ", simulator only");
+              geo.chunk_shift, geo.chunk_shift == sisl::HARDWARE_CHUNK_SHIFT ? ", as the hardware" : ", simulator only");
   std::printf("  flash pool: %llu chunks (%s); metadata: %s (journal %s, 2 checkpoints of %s)\n",
               static_cast<unsigned long long>(geo.data_chunks()),
               tools::human_size(geo.data_chunks() * geo.chunk_bytes()).c_str(),

@@ -6,19 +6,20 @@
 //   vlunctl thin [--off] FILE          an empty file becomes thin (or thick)
 //   vlunctl sync PATH                  sizes and mtimes of the whole mount made durable
 //   vlunctl fsck [-n|-p|-y] IMAGE      check (and repair) an unmounted device, as fsck.vlunfs
-// The commands on a mount are ioctls on its own files (fs/control_ioctl.h): they reach the daemon
+// The commands on a mount are ioctls on its own files (vlunfs/control_ioctl.h): they reach the daemon
 // serving the path given, and the daemon checks the caller's permissions.
-#include "fs/control_ioctl.h"
 #include "tools/cli_parse.h"
+#include "tools/fsck.h"
 #include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
-#include "vlunfs/fsck.h"
+#include "vlunfs/control_ioctl.h"
 #include "vlunfs/image_release.h"
 #include "vlunfs/meta/geometry.h"
 #include "vlunfs/meta/meta_store.h"
 #include "vlunfs/meta/namespace.h"
 #include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
+#include "vlunfs/zero_chunk.h"
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
@@ -212,7 +213,7 @@ int info_image(const std::string& image) {
   const meta::Geometry& g = m.value()->geometry();
   const meta::Namespace& ns = m.value()->ns();
   uint64_t files = 0, thin_bytes = 0, thin_unwritten = 0;
-  const uint64_t zero_aun = g.data_chunks() - 1;  // thin vLUNs map their unwritten chunks to it
+  const uint64_t zero_aun = vlun::zero_chunk_aun(g.data_chunks());  // thin vLUNs map their unwritten chunks to it
   for (const auto& [ino, inode] : ns.inodes) {
     if ((inode.mode & S_IFMT) == S_IFREG) {
       files++;
@@ -231,7 +232,8 @@ int info_image(const std::string& image) {
               "files         %llu (%zu inodes)\nmetadata      %s (journal %s, checkpoint slots %s)\n",
               image.c_str(), g.version, static_cast<unsigned long long>(report.generation),
               tools::human_size(g.device_bytes).c_str(), g.block_size, tools::human_size(g.chunk_bytes()).c_str(),
-              g.chunk_shift, static_cast<unsigned long long>(g.data_chunks()), static_cast<unsigned long long>(used),
+              g.chunk_shift, static_cast<unsigned long long>(vlun::allocatable_chunks(g.data_chunks())),
+              static_cast<unsigned long long>(used),
               static_cast<unsigned long long>(files), ns.inodes.size(), tools::human_size(g.data_offset).c_str(),
               tools::human_size(g.journal_bytes).c_str(), tools::human_size(g.checkpoint_bytes).c_str());
   const uint64_t available = pool.chunks_free - std::min(pool.chunks_free, pool.chunks_reserved);

@@ -10,8 +10,8 @@
 #pragma once
 
 #include "fs/filesystem.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
 #include "vlunfs/meta/namespace.h"
 
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "meta/namespace_check.h"
-#include "vlunfs/fault_injecting_store.h"
+#include "testing/fault_injecting_store.h"
 #include "vlunfs/meta/geometry.h"
 #include "vlunfs/meta/meta_store.h"
 #include "vlunfs/meta/namespace.h"

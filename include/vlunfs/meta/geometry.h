@@ -2,6 +2,7 @@
 // the journal, then the data area (the physical LUN the AFU sees); and format(), which writes them.
 #pragma once
 
+#include "vlunfs/chunk_shift.h"
 #include "vlunfs/error.h"
 #include "vlunfs/store.h"
 
@@ -12,7 +13,7 @@ namespace vlunfs::meta {
 
 struct FormatOptions {
   uint32_t block_size = 4096;    // 4096 or 512
-  unsigned chunk_shift = 16;     // nmask: 2^16 blocks per chunk (hardware); smaller only for the simulator
+  unsigned chunk_shift = sisl::HARDWARE_CHUNK_SHIFT;  // nmask, in vlunfs/chunk_shift.h's range
   uint64_t checkpoint_bytes = 0; // size of one checkpoint slot; 0 = chosen from the device size
   uint64_t journal_bytes = 0;    // 0 = chosen from the device size
 };
