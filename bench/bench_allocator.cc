@@ -1,7 +1,7 @@
 // The chunk allocator (spec §5.1-§5.3) alone: what a grow to 1 TiB (4096 chunks) and the shrink
 // back cost in ba_alloc/ba_free, below the driver's locks and SYNCs (bench_command_path times
 // VLUN_RESIZE as a whole).
-#include "vlunfs/chunk_allocator.h"
+#include "vlun/chunk_allocator.h"
 
 #include <benchmark/benchmark.h>
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "vlunfs/error.h"
+#include "vlunfs/rrq_size.h"
 #include "vlunfs/sislite.h"
 
 #include <atomic>
@@ -55,7 +56,7 @@ static_assert(offsetof(Command, sa) == 64);
 class HostQueue {
  public:
   // Zero-fills an RRQ of `rrq_entries`, programs rrq_start then rrq_end, starts with toggle 1.
-  explicit HostQueue(MmioWindow& mmio, unsigned rrq_entries = 256);
+  explicit HostQueue(MmioWindow& mmio, unsigned rrq_entries = RRQ_ENTRIES);
   ~HostQueue();
   HostQueue(const HostQueue&) = delete;
   HostQueue& operator=(const HostQueue&) = delete;

@@ -16,9 +16,10 @@
 #pragma once
 
 #include "vlunfs/afu.h"
-#include "vlunfs/chunk_allocator.h"
+#include "vlunfs/chunk_shift.h"
 #include "vlunfs/cxlflash_ioctl.h"
 #include "vlunfs/error.h"
+#include "vlunfs/handles_per_context.h"
 
 #include <sys/types.h>
 
@@ -32,6 +33,7 @@ namespace vlunfs::vlun {
 
 inline constexpr unsigned MC_RHT_NMASK = 16;   // spec §2
 inline constexpr unsigned MC_CHUNK_SHIFT = 16;
+static_assert(MC_CHUNK_SHIFT == sisl::HARDWARE_CHUNK_SHIFT);
 inline constexpr uint64_t CXLFLASH_BLOCK_SIZE = 4096;  // unit of lun_size / req_size / virtual last_lba
 inline constexpr unsigned MAX_CONNUM_INTERRUPTS = 4;
 inline constexpr uint64_t CXLFLASH_MAX_SECTORS = 32768;  // 512-byte units
@@ -39,11 +41,10 @@ inline constexpr uint64_t CXLFLASH_MAX_XFER_SIZE = 16u << 20;
 inline constexpr unsigned LXT_GROUP_SIZE = 8;
 
 struct DriverOptions {
-  // Chunk = 2^chunk_shift blocks (nmask). 16 is the hardware's; smaller values are accepted by
-  // the simulator only (beyond the hardware), for tests and tiny demos.
+  // Chunk = 2^chunk_shift blocks (nmask), in the range of vlunfs/chunk_shift.h.
   unsigned chunk_shift = MC_CHUNK_SHIFT;
-  // MAX_RHT_PER_CONTEXT = PAGE_SIZE / 16: 4096 with the 64 KiB pages of ppc64.
-  unsigned max_rht_per_context = 4096;
+  // Resource handles per context (vlunfs/handles_per_context.h).
+  unsigned max_rht_per_context = MAX_RHT_PER_CONTEXT;
 };
 
 // Who issues an ioctl: contexts belong to the process that created them (spec §3.0, pitfall 21).
@@ -70,7 +71,7 @@ struct LunInfo {
 
 class Driver {
  public:
-  // A driver over the AFU; EINVAL for options it cannot take (a chunk_shift outside 1..16).
+  // A driver over the AFU; EINVAL for options it cannot take (a chunk_shift outside vlunfs/chunk_shift.h's range).
   static Result<std::unique_ptr<Driver>> create(afu::Afu& afu, DriverOptions options = {});
   ~Driver();
   Driver(const Driver&) = delete;

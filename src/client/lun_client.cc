@@ -1,8 +1,11 @@
 #include "client/lun_client.h"
 
 #include "client/vlun.h"
+#include "vlunfs/chunk_shift.h"
+#include "vlunfs/rrq_size.h"
 #include "vlunfs/sislite.h"
 #include "vlunfs/vlun.h"
+#include "vlunfs/zero_chunk.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,7 +16,6 @@ namespace vlunfs::client {
 
 namespace {
 
-constexpr unsigned kRrqEntries = 256;
 
 // The one place the driver is constructed.
 Result<std::unique_ptr<vlun::Driver>> make_driver(afu::Afu& afu, const vlun::DriverOptions& options, std::string* why) {
@@ -25,8 +27,8 @@ Result<std::unique_ptr<vlun::Driver>> make_driver(afu::Afu& afu, const vlun::Dri
 }  // namespace
 
 Result<std::unique_ptr<LunClient>> LunClient::open(AfuBackend backend, const LunOptions& options, std::string* why) {
-  if (options.chunk_shift < 1 || options.chunk_shift > vlun::MC_CHUNK_SHIFT) {  // the driver's nmask range
-    *why = "chunk shift " + std::to_string(options.chunk_shift) + " in the superblock: the vLUN driver takes 1..16";
+  if (!sisl::chunk_shift_in_range(options.chunk_shift)) {
+    *why = sisl::chunk_shift_refusal(options.chunk_shift) + ", in the superblock";
     return errno_error(EINVAL);
   }
   if (!backend.afu) {
@@ -51,8 +53,7 @@ Result<std::unique_ptr<LunClient>> LunClient::open(AfuBackend backend, const Lun
   vlun::LunInfo info = drv.lun_info(*client->lun_);
   client->lun_index_ = static_cast<unsigned>(info.lun_index);
   client->port_sel_ = info.port_sel;
-  // The data area's last chunk is the zero chunk (docs/format.md): never allocated, never written.
-  client->zero_aun_ = info.total_chunks - 1;
+  client->zero_aun_ = vlun::zero_chunk_aun(info.total_chunks);
   if (auto ec = drv.set_zero_chunk(*client->lun_, client->zero_aun_)) {
     *why = "cannot reserve the zero chunk: " + ec.message();
     return ec;
@@ -98,7 +99,7 @@ Result<ContextSlot*> LunClient::slot_with_room_locked() {
   s->cookie = a.context_id;
   s->adap_fd = static_cast<int>(a.adap_fd);
   s->ctxid = static_cast<uint16_t>(a.context_id & 0xFFFF);
-  s->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), kRrqEntries);
+  s->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), afu::RRQ_ENTRIES);
   contexts_.push_back(std::move(s));
   return contexts_.back().get();
 }
@@ -154,7 +155,7 @@ std::error_code LunClient::synchronize_cache() { return sync_group_.flush(); }
 
 std::error_code LunClient::issue_synchronize_cache() { return driver_->synchronize_cache(*lun_); }
 
-uint64_t LunClient::total_chunks() const { return driver_->lun_info(*lun_).total_chunks - 1; }
+uint64_t LunClient::total_chunks() const { return vlun::allocatable_chunks(driver_->lun_info(*lun_).total_chunks); }
 
 uint64_t LunClient::free_chunks() const { return driver_->lun_info(*lun_).free_chunks; }
 
@@ -186,7 +187,7 @@ std::error_code LunClient::adopt_parent_contexts(std::string* why) {
     slot->cookie = a.context_id;
     slot->adap_fd = static_cast<int>(a.adap_fd);
     slot->ctxid = static_cast<uint16_t>(a.context_id & 0xFFFF);
-    slot->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), kRrqEntries);
+    slot->queue = std::make_unique<afu::HostQueue>(*driver_->mmio(a.context_id), afu::RRQ_ENTRIES);
     // Same handle numbers in the child (spec §6); the write-same wish is not cloned.
     for (uint64_t handle : slot->handles) (void)driver_->set_write_same(*lun_, slot->cookie, handle, true);
   }

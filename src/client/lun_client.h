@@ -9,6 +9,7 @@
 #include "client/command_counts.h"
 #include "client/flush_group.h"
 #include "vlunfs/afu.h"
+#include "vlunfs/chunk_shift.h"
 #include "vlunfs/error.h"
 
 #include <array>
@@ -31,7 +32,7 @@ namespace vlunfs::client {
 class Vlun;
 
 struct LunOptions {
-  unsigned chunk_shift = 16;  // nmask: the hardware's 16, smaller only on the simulator
+  unsigned chunk_shift = sisl::HARDWARE_CHUNK_SHIFT;  // nmask (vlunfs/chunk_shift.h)
   uint32_t block_size = 4096;
   bool read_only = false;      // contexts are attached O_RDONLY
   std::array<uint8_t, 16> wwid{};  // the LUN's WWID (the filesystem's UUID)

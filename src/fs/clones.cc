@@ -4,6 +4,7 @@
 #include "fs/filesystem.h"
 
 #include "fs/log.h"
+#include "fs/max_file_size.h"
 #include "vlunfs/sislite.h"
 
 #include <algorithm>
@@ -122,7 +123,7 @@ Result<size_t> Filesystem::copy_range(FileVlun* src, uint64_t off_in, FileVlun* 
                                       uint64_t length) {
   if (auto ec = writable()) return ec;
   if (dst->read_only) return errno_error(EROFS);
-  if (off_in > (uint64_t{1} << 62) || off_out > (uint64_t{1} << 62) || length > (uint64_t{1} << 62)) {
+  if (off_in > MAX_FILE_BYTES || off_out > MAX_FILE_BYTES || length > MAX_FILE_BYTES) {
     return errno_error(EFBIG);
   }
   {

@@ -1,7 +1,7 @@
 #include "fs/control_server.h"
 
 #include "fs/control_commands.h"
-#include "fs/control_ioctl.h"
+#include "vlunfs/control_ioctl.h"
 
 #include <algorithm>
 #include <cstring>

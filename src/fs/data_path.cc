@@ -4,6 +4,7 @@
 
 #include "fs/bounce_buffer.h"
 #include "fs/log.h"
+#include "fs/max_file_size.h"
 
 #include <algorithm>
 #include <cstring>
@@ -44,7 +45,7 @@ Result<size_t> Filesystem::write(FileVlun* file, uint64_t offset, std::span<cons
     return size_t{0};
   }
   const uint64_t len = data.size();
-  if (offset > (uint64_t{1} << 62) || len > (uint64_t{1} << 62) - offset) return errno_error(EFBIG);
+  if (!within_max_file_size(offset, len)) return errno_error(EFBIG);
   const uint64_t end = offset + len;
   const uint32_t bs = geometry_.block_size;
 

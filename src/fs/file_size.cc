@@ -4,6 +4,7 @@
 
 #include "fs/bounce_buffer.h"
 #include "fs/log.h"
+#include "fs/max_file_size.h"
 #include "vlunfs/sislite.h"
 
 #include <linux/falloc.h>
@@ -20,7 +21,7 @@ Result<uint64_t> Filesystem::resize_locked(FileVlun* file, uint64_t new_size, bo
   const uint64_t old_chunks = file->chunks;
   uint64_t want = keep_size_chunks_only ? std::max(old_chunks, (new_size + chunk_bytes - 1) / chunk_bytes)
                                         : (new_size + chunk_bytes - 1) / chunk_bytes;
-  if (new_size > (uint64_t{1} << 62) || want > meta::max_lxt_entries(geometry_)) return errno_error(EFBIG);
+  if (new_size > MAX_FILE_BYTES || want > meta::max_lxt_entries(geometry_)) return errno_error(EFBIG);
   // A thick vLUN owns every chunk of its size: one larger than the pool could never be (EFBIG,
   // design decision 6); ENOSPC says only that the pool lacks free chunks now.
   if (!file->thin && want > old_chunks && want > lun_->total_chunks()) return errno_error(EFBIG);
@@ -189,7 +190,7 @@ std::error_code Filesystem::zero_bytes(FileVlun* file, uint64_t offset, uint64_t
 std::error_code Filesystem::fallocate(FileVlun* file, int mode, uint64_t offset, uint64_t length) {
   if (auto ec = writable()) return ec;
   if (length == 0) return errno_error(EINVAL);
-  if (offset > (uint64_t{1} << 62) || length > (uint64_t{1} << 62) - offset) return errno_error(EFBIG);
+  if (!within_max_file_size(offset, length)) return errno_error(EFBIG);
   const uint64_t end = offset + length;
   std::unique_lock io(file->io_mu);
   if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {

@@ -1,6 +1,6 @@
 // CRC32C through ISA-L, which picks the fastest implementation the CPU supports at run time.
 
-#include "vlunfs/crc32c.h"
+#include "meta/crc32c.h"
 
 #include <isa-l/crc.h>
 

@@ -1,10 +1,11 @@
 // format() and has_vlunfs_signature() (meta.h): a fresh file system as docs/format.md lays it out.
 
 #include "meta/checkpoint.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
 #include "meta/superblock.h"
-#include "vlunfs/crc32c.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <chrono>
 #include <cstring>

@@ -35,7 +35,6 @@ inline constexpr uint64_t kDefaultCheckpointMin = 8 * kMiB, kDefaultCheckpointMa
 inline constexpr uint64_t kDefaultJournalMin = 4 * kMiB, kDefaultJournalMax = 256 * kMiB;
 inline constexpr uint64_t kMinCheckpointBytes = kMetaBlock, kMaxCheckpointBytes = 4 * kGiB;
 inline constexpr uint64_t kMinJournalBytes = 2 * kMetaBlock, kMaxJournalBytes = 4 * kGiB;
-inline constexpr unsigned kMaxChunkShift = 32;
 
 // ---- Superblock: two copies of kSuperblockBytes; generation g lives in copy g % 2 ----
 inline constexpr uint64_t kSuperblockBytes = 4096;

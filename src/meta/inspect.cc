@@ -3,10 +3,12 @@
 // because that is the fallback the next crash or media error would need.
 
 #include "meta/checkpoint.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
 #include "meta/superblock.h"
-#include "vlunfs/crc32c.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/inspection.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -3,8 +3,8 @@
 #include "meta/journal_reader.h"
 
 #include "meta/coding.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
-#include "vlunfs/crc32c.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -3,7 +3,7 @@
 #include "meta/journal_record.h"
 
 #include "meta/coding.h"
-#include "vlunfs/crc32c.h"
+#include "meta/crc32c.h"
 
 #include <cstring>
 

@@ -2,14 +2,17 @@
 // (append, group commit, checkpoints). docs/format.md explains the algorithm and why it is safe.
 
 #include "meta/checkpoint.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
 #include "meta/journal_reader.h"
 #include "meta/journal_record.h"
 #include "meta/journal_writer.h"
 #include "meta/record_codec.h"
 #include "meta/superblock.h"
-#include "vlunfs/crc32c.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 
 #include <algorithm>
 #include <cerrno>

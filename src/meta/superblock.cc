@@ -3,8 +3,9 @@
 #include "meta/superblock.h"
 
 #include "meta/coding.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
-#include "vlunfs/crc32c.h"
+#include "vlunfs/chunk_shift.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -44,9 +45,7 @@ bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry
   if (options.block_size != 4096 && options.block_size != 512) {
     return fail(why, "block size " + std::to_string(options.block_size) + " is neither 4096 nor 512");
   }
-  if (options.chunk_shift > kMaxChunkShift) {
-    return fail(why, "chunk_shift " + std::to_string(options.chunk_shift) + " is above " + std::to_string(kMaxChunkShift));
-  }
+  if (!sisl::chunk_shift_in_range(options.chunk_shift)) return fail(why, sisl::chunk_shift_refusal(options.chunk_shift));
   g.block_size = options.block_size;
   g.chunk_shift = options.chunk_shift;
   g.device_bytes = device_bytes;
@@ -82,7 +81,7 @@ bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry
 
 bool check_geometry(const Geometry& g, uint64_t device_bytes, std::string* why) {
   if (g.block_size != 4096 && g.block_size != 512) return fail(why, "block size " + std::to_string(g.block_size));
-  if (g.chunk_shift > kMaxChunkShift) return fail(why, "chunk_shift " + std::to_string(g.chunk_shift));
+  if (!sisl::chunk_shift_in_range(g.chunk_shift)) return fail(why, sisl::chunk_shift_refusal(g.chunk_shift));
   if (g.device_bytes > device_bytes) {
     return fail(why, "the file system spans " + bytes_str(g.device_bytes) + " but the device has only " +
                          bytes_str(device_bytes));

@@ -1,6 +1,7 @@
 // The physical LUN as an image file or a block device: positioned reads and writes on one file
 // descriptor, so any number of threads can do I/O at once without a lock.
 
+#include "store/write_behind.h"
 #include "vlunfs/store.h"
 
 #include <fcntl.h>

@@ -1,12 +1,15 @@
-#include "vlunfs/fsck.h"
+#include "tools/fsck.h"
 
 #include "afu/capi/device.h"
-
-#include "vlunfs/sislite.h"
 #include "store/rbd/named_store.h"
+#include "vlunfs/chunk_shift.h"
 #include "vlunfs/image_release.h"
+#include "vlunfs/meta/inspection.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
 #include "vlunfs/vlun.h"
+#include "vlunfs/zero_chunk.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,9 +94,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
     return r;
   };
 
-  if (g.chunk_shift < 1 || g.chunk_shift > vlun::MC_CHUNK_SHIFT) {
-    error("chunk shift " + std::to_string(g.chunk_shift) + ": a mount takes only 1..16 (the vLUN driver's nmask)");
-  }
+  if (!sisl::chunk_shift_in_range(g.chunk_shift)) error(sisl::chunk_shift_refusal(g.chunk_shift));
   meta::Inode* root = ns.find(meta::ROOT_INO);
   if (!root || type_of(*root) != S_IFDIR) {
     error("the root directory (inode 1) is missing or not a directory");
@@ -263,7 +264,7 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
   // ---- Chunk maps ----
   // The data area's last chunk is the zero chunk: never allocated, never written, mapped read-only
   // by any number of thin vLUNs for their unwritten chunks.
-  const uint64_t zero_aun = g.data_chunks() - 1;
+  const uint64_t zero_aun = vlun::zero_chunk_aun(g.data_chunks());
   std::map<uint64_t, std::vector<std::pair<uint64_t, bool>>> owners;  // aun -> (ino, writable)
   for (auto& [ino, inode] : ns.inodes) {
     ticker.tick();
@@ -350,7 +351,8 @@ Report check_namespace(meta::Namespace& ns, const meta::Geometry& g, Repair mode
     ns.inodes.erase(ino);
   }
   // Free: every chunk no map names, but the zero chunk.
-  r.chunks_free = r.chunks_total >= r.chunks_used + 1 ? r.chunks_total - r.chunks_used - 1 : 0;
+  const uint64_t allocatable = vlun::allocatable_chunks(r.chunks_total);
+  r.chunks_free = allocatable >= r.chunks_used ? allocatable - r.chunks_used : 0;
 
   // ---- The share reserve (docs/format.md): the free chunks must cover every chunk a thick,
   // writable vLUN may still need to break a share (min(thick owners, owners - 1) per shared

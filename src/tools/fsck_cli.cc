@@ -1,7 +1,7 @@
 #include "tools/fsck_cli.h"
 
 #include "store/rbd/named_store.h"
-#include "vlunfs/fsck.h"
+#include "tools/fsck.h"
 
 #include <csignal>
 #include <cstdio>

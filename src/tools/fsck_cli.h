@@ -1,5 +1,5 @@
 // fsck's command line, shared by `fsck.vlunfs` (which fsck(8) runs for `fsck -t vlunfs`) and
-// `vlunctl fsck`: e2fsck's options and fsck(8)'s exit codes (vlunfs/fsck.h).
+// `vlunctl fsck`: e2fsck's options and fsck(8)'s exit codes (tools/fsck.h).
 #pragma once
 
 #include <CLI/CLI.hpp>

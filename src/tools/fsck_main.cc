@@ -1,8 +1,8 @@
 // fsck.vlunfs: checks (and repairs) an unmounted vlunfs device. fsck(8) runs it for `fsck -t
 // vlunfs DEVICE` and for fstab entries of type vlunfs; it is the same check as `vlunctl fsck`.
 #include "tools/cli_parse.h"
+#include "tools/fsck.h"
 #include "tools/fsck_cli.h"
-#include "vlunfs/fsck.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fsck.vlunfs: check an unmounted vlunfs flash device or image, and repair it with -p or -y"};

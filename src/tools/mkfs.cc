@@ -8,8 +8,9 @@
 #include "tools/cli_parse.h"
 #include "tools/mkfs_device.h"
 #include "tools/size_arg.h"
-#include "vlunfs/meta.h"
 #include "store/rbd/named_store.h"
+#include "vlunfs/chunk_shift.h"
+#include "vlunfs/meta/geometry.h"
 #include "vlunfs/store.h"
 
 #include <blkid/blkid.h>
@@ -97,7 +98,7 @@ int format_and_report(store::BlockStore& dev, const std::string& path, uint32_t 
   const meta::Geometry& geo = g.value();
   std::printf("%s: vlunfs format %u, %s, block size %u, chunk %s (2^%u blocks%s)\n", path.c_str(), geo.version,
               tools::human_size(geo.device_bytes).c_str(), geo.block_size, tools::human_size(geo.chunk_bytes()).c_str(),
-              geo.chunk_shift, geo.chunk_shift == 16 ? ", as the hardware" : ", simulator only");
+              geo.chunk_shift, geo.chunk_shift == sisl::HARDWARE_CHUNK_SHIFT ? ", as the hardware" : ", simulator only");
   std::printf("  flash pool: %llu chunks (%s); metadata: %s (journal %s, 2 checkpoints of %s)\n",
               static_cast<unsigned long long>(geo.data_chunks()),
               tools::human_size(geo.data_chunks() * geo.chunk_bytes()).c_str(),
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "mkfs.vlunfs 0.1.0");
   std::string path, size_text;
   uint32_t block_size = 4096;
-  unsigned chunk_shift = 16;
+  unsigned chunk_shift = sisl::HARDWARE_CHUNK_SHIFT;
   bool force = false, quiet = false;
   std::string backend_text = "auto";
   app.add_option("DEVICE_OR_IMAGE", path,
@@ -163,7 +164,7 @@ int main(int argc, char** argv) {
   app.add_option("--chunk-shift", chunk_shift,
                  "chunk = 2^N blocks; 16 is the hardware's (256 MiB with 4 KiB blocks). Smaller values "
                  "are beyond the hardware: simulator only, for tests and tiny demos")
-      ->check(CLI::Range(4, 16));
+      ->check(CLI::Range(sisl::MIN_CHUNK_SHIFT, sisl::MAX_CHUNK_SHIFT));
   app.add_flag("-f,--force", force,
                "overwrite an existing vlunfs or another filesystem's signature (never a device that is mounted "
                "or in use)");

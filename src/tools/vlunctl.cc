@@ -9,21 +9,24 @@
 //   vlunctl thin [--off] FILE          an empty file becomes thin (or thick)
 //   vlunctl sync PATH                  sizes and mtimes of the whole mount made durable
 //   vlunctl fsck [-n|-p|-y] IMAGE      check (and repair) an unmounted device, as fsck.vlunfs
-// The commands on a mount are ioctls on its own files (fs/control_ioctl.h): they reach the daemon
+// The commands on a mount are ioctls on its own files (vlunfs/control_ioctl.h): they reach the daemon
 // serving the path given, and the daemon checks the caller's permissions.
 #include "fs/control_commands.h"
-#include "fs/control_ioctl.h"
 #include "fs/report_records.h"
 #include "tools/cli_parse.h"
+#include "tools/fsck.h"
 #include "tools/fsck_cli.h"
 #include "tools/size_arg.h"
 #include "tools/vlunctl_output.h"
-#include "vlunfs/fsck.h"
 #include "store/rbd/named_store.h"
+#include "vlunfs/control_ioctl.h"
 #include "vlunfs/image_release.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
 #include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
+#include "vlunfs/zero_chunk.h"
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
@@ -331,7 +334,7 @@ int info_image(const std::string& image, const store::CephClientOptions& ceph, c
   const meta::Geometry& g = m.value()->geometry();
   const meta::Namespace& ns = m.value()->ns();
   uint64_t files = 0, thin_bytes = 0, thin_unwritten = 0;
-  const uint64_t zero_aun = g.data_chunks() - 1;  // thin vLUNs map their unwritten chunks to it
+  const uint64_t zero_aun = vlun::zero_chunk_aun(g.data_chunks());  // thin vLUNs map their unwritten chunks to it
   for (const auto& [ino, inode] : ns.inodes) {
     if ((inode.mode & S_IFMT) == S_IFREG) {
       files++;
@@ -347,7 +350,7 @@ int info_image(const std::string& image, const store::CephClientOptions& ceph, c
   // The same record as a mount's (fs::render_pool_stats): one format for both.
   fs::PoolStats p;
   p.chunk_bytes = g.chunk_bytes();
-  p.total_chunks = g.data_chunks() - 1;  // less the zero chunk, as the mount counts
+  p.total_chunks = vlun::allocatable_chunks(g.data_chunks());  // less the zero chunk, as the mount counts
   p.free_chunks = pool.chunks_free;
   p.mapped_chunks = pool.chunks_used;
   p.shared_chunks = pool.chunks_shared;

@@ -1,4 +1,4 @@
-#include "vlunfs/chunk_allocator.h"
+#include "vlun/chunk_allocator.h"
 
 #include <bit>
 #include <stdexcept>

@@ -2,6 +2,7 @@
 // and the size conversions of spec §5.4. The ioctls live in the files named in driver_impl.h;
 // the deviations from the driver are listed in vlun.h.
 #include "vlun/driver_impl.h"
+#include "vlunfs/chunk_shift.h"
 
 #include <unistd.h>
 
@@ -29,8 +30,7 @@ uint64_t virtual_last_lba(uint64_t chunks, uint32_t blk_len, unsigned chunk_shif
 }
 
 Result<std::unique_ptr<Driver>> Driver::create(afu::Afu& afu, DriverOptions options) {
-  // nmask: at least two blocks a chunk, at most the hardware's 16 bits (spec §2).
-  if (options.chunk_shift == 0 || options.chunk_shift > MC_CHUNK_SHIFT) return einval();
+  if (!sisl::chunk_shift_in_range(options.chunk_shift)) return einval();
   return std::unique_ptr<Driver>(new Driver(afu, options));
 }
 

@@ -12,6 +12,7 @@
 //   sharing.cc           extensions for copy-on-write sharing and thin vLUNs
 #pragma once
 
+#include "vlun/chunk_allocator.h"
 #include "vlun/lxt_array.h"
 #include "vlun/release_store.h"
 #include "vlunfs/vlun.h"

@@ -10,9 +10,9 @@
 #pragma once
 
 #include "fs/filesystem.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
-#include "vlunfs/meta.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>

@@ -92,5 +92,9 @@ long=$(printf 'x%.0s' $(seq 256))
 expect_fail "File name too long" touch "$mnt/$long"
 touch "$mnt/$(printf 'y%.0s' $(seq 255))"
 
+chunks_df=$(stat -f -c %b "$mnt")  # statfs counts chunks: the pool files can be given
 umount_fs "$mnt"
 fsck_clean "$img"
+log "vlunctl info counts the chunks df counts (the data area's last is the zero chunk, nobody's)"
+info_total=$("$VLUNCTL" info "$img" | sed -n 's/^chunks *\([0-9]*\) total.*/\1/p')
+expect_eq "$info_total" "$chunks_df" "chunks total in vlunctl info"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vlunctl reaches exactly the daemon serving the path it names (ioctls on the mount's files,
-# fs/control_ioctl.h): nobody can stand in for the daemon, it works from another network
+# vlunfs/control_ioctl.h): nobody can stand in for the daemon, it works from another network
 # namespace, and on stacked mounts it acts on the top one. The daemon checks the caller: others
 # cannot clone, snapshot or thin what they could not read or write, nor list what they cannot see.
 source "$(dirname "$0")/lib.sh" "$1"

@@ -44,6 +44,16 @@ for f in neg garbage frac odd; do [ ! -e "$WORK/$f.img" ] || fail "a refused siz
 "$MKFS" -q --size 1G "$WORK/quiet.img" >"$WORK/quiet.out" 2>&1
 expect_eq "$(wc -c <"$WORK/quiet.out")" 0 "bytes printed by mkfs -q"
 
+log "the chunk shift: mkfs takes exactly the range a mount and fsck take (vlunfs/chunk_shift.h)"
+for shift in 0 17; do
+  run "$MKFS" --size 1G --chunk-shift "$shift" "$WORK/shift.img"; expect_eq "$rc" 2 "mkfs --chunk-shift $shift"
+  case "$out" in *"--chunk-shift"*"not in range 1 to 16"*) ;; *) fail "mkfs --chunk-shift $shift said '$out', not the range" ;; esac
+  [ ! -e "$WORK/shift.img" ] || fail "a refused --chunk-shift $shift left an image behind"
+done
+"$MKFS" -q --size 1G --chunk-shift 1 "$WORK/shift.img" || fail "mkfs --chunk-shift 1 (the range's low end) refused"
+fsck_clean "$WORK/shift.img"
+rm "$WORK/shift.img"
+
 log "a failed mkfs removes the image it created; one it refused is left as it was"
 run "$MKFS" --size 1M "$WORK/tiny.img"; expect_eq "$rc" 1 "mkfs of an image too small for the metadata"
 case "$out" in *"cannot format"*"the image it created is removed"*) ;; *) fail "mkfs --size 1M said '$out'" ;; esac

@@ -7,11 +7,14 @@
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "meta/coding.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
-#include "vlunfs/crc32c.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
-#include "vlunfs/meta.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/inspection.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <sys/stat.h>
 

@@ -3,8 +3,8 @@
 #include "fs_rig.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
 
 #include <gtest/gtest.h>
 

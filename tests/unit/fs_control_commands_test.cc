@@ -1,8 +1,8 @@
 // vlunctl's commands in the daemon, checked against the caller, over a memory store: no FUSE.
 #include "client/simulated_afu.h"
 #include "fs/control_commands.h"
-#include "fs/control_ioctl.h"
 #include "fs/control_server.h"
+#include "vlunfs/control_ioctl.h"
 
 #include <gtest/gtest.h>
 

@@ -5,8 +5,8 @@
 // show the state before the operation or the state after it, nothing in between.
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
 
 #include <gtest/gtest.h>
 

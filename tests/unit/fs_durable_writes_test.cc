@@ -1,7 +1,7 @@
 // fdatasync after writes inside the file's size journals nothing and flushes the data; fsync and
 // an fdatasync after a write that moved the size journal it. Both stay durable across a power cut.
 #include "fs_rig.h"
-#include "vlunfs/fault_injecting_store.h"
+#include "testing/fault_injecting_store.h"
 
 #include <gtest/gtest.h>
 

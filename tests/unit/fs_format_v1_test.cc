@@ -7,10 +7,10 @@
 #include "fs/filesystem.h"
 #include "meta/checkpoint.h"
 #include "meta/coding.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
 #include "meta/superblock.h"
-#include "vlunfs/crc32c.h"
-#include "vlunfs/fsck.h"
+#include "tools/fsck.h"
 
 #include <gtest/gtest.h>
 

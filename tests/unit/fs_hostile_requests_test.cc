@@ -5,8 +5,8 @@
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>

@@ -5,7 +5,7 @@
 #include "fs_rig.h"
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
-#include "vlunfs/fsck.h"
+#include "tools/fsck.h"
 
 #include <gtest/gtest.h>
 #include <linux/falloc.h>

@@ -2,8 +2,8 @@
 // behave as any inode for names and attributes, survive a remount and a crash (journal replay),
 // and are clean for fsck; and the size limits of thick and thin vLUNs (EFBIG against ENOSPC).
 #include "fs_rig.h"
-#include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/fsck.h"
+#include "testing/fault_injecting_store.h"
+#include "tools/fsck.h"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>

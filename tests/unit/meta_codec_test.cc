@@ -3,11 +3,11 @@
 
 #include "meta/checkpoint.h"
 #include "meta/coding.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
 #include "meta/record_codec.h"
 #include "meta/superblock.h"
 #include "meta_test_support.h"
-#include "vlunfs/crc32c.h"
 
 #include <sys/stat.h>
 

@@ -3,9 +3,9 @@
 // acknowledged survives; what opens is always a state the file system actually passed through.
 
 #include "meta/coding.h"
+#include "meta/crc32c.h"
 #include "meta/format.h"
 #include "meta_test_support.h"
-#include "vlunfs/crc32c.h"
 
 #include <sys/stat.h>
 

@@ -1,7 +1,7 @@
 // CRC32C: the checksum of every on-disk structure must be the standard Castagnoli CRC, so that
 // other tools (and other implementations of the format) compute the same values.
 
-#include "vlunfs/crc32c.h"
+#include "meta/crc32c.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,8 @@
 // Specifications of the store/ layer: the file store (image files), the memory store, the region
 // view and the fault-injecting wrapper that the crash tests rely on.
 
-#include "vlunfs/fault_injecting_store.h"
+#include "store/write_behind.h"
+#include "testing/fault_injecting_store.h"
 #include "vlunfs/store.h"
 
 #include <fcntl.h>

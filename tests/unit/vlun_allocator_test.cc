@@ -1,6 +1,6 @@
 // Specifications of the per-LUN chunk allocator (spec §5.1-§5.3): the free bitmap, the clone
 // counters and the word-granular elevator whose placement the driver's must match exactly.
-#include "vlunfs/chunk_allocator.h"
+#include "vlun/chunk_allocator.h"
 
 #include <gtest/gtest.h>
 

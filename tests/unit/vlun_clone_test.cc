@@ -2,6 +2,7 @@
 // parent's vLUNs under the same handle numbers, sharing every physical chunk, with the documented
 // deviation of pitfall 17.
 #include "vlun_rig.h"
+#include "vlun/chunk_allocator.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Power loss under the AFU: a FaultInjectingStore as the physical LUN. What was written through a
 // vLUN and made durable with SYNCHRONIZE CACHE survives lose_power(); what was not may be gone,
 // block by block (LevelDB's fault-injection model, style.md).
-#include "vlunfs/fault_injecting_store.h"
+#include "testing/fault_injecting_store.h"
 #include "vlun_rig.h"
 
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // remember what every unflushed block held before it was first changed, and on a simulated power
 // cut put (some of) those contents back.
 
-#include "vlunfs/fault_injecting_store.h"
+#include "testing/fault_injecting_store.h"
 
 #include <algorithm>
 #include <cerrno>
