@@ -96,5 +96,5 @@ chunks_df=$(stat -f -c %b "$mnt")  # statfs counts chunks: the pool files can be
 umount_fs "$mnt"
 fsck_clean "$img"
 log "vlunctl info counts the chunks df counts (the data area's last is the zero chunk, nobody's)"
-info_total=$("$VLUNCTL" info "$img" | sed -n 's/^chunks *\([0-9]*\) total.*/\1/p')
+info_total=$("$VLUNCTL" info -rn -o total_chunks "$img" | awk '$1 == "total_chunks" {print $2}')
 expect_eq "$info_total" "$chunks_df" "chunks total in vlunctl info"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh" "$1"
 
 img=$WORK/flash.img
 log "creates a sparse image of the given size"
-"$MKFS" --size 20G "$img" | grep -q "vlunfs format 2" || fail "mkfs output"
+"$MKFS" --size 20G "$img" | grep -q "vlunfs format 3" || fail "mkfs output"
 expect_eq "$(stat -c %s "$img")" $((20 << 30)) "image size"
 [ "$(du -k "$img" | cut -f1)" -lt $((64 << 10)) ] || fail "the image is not sparse: $(du -h "$img")"
 
@@ -19,7 +19,7 @@ truncate -s 1G "$WORK/ext4.img"
 mkfs.ext4 -q "$WORK/ext4.img"
 expect_fail "holds ext4" "$MKFS" "$WORK/ext4.img"
 "$MKFS" --force "$WORK/ext4.img" >/dev/null
-"$VLUNCTL" info -rn "$WORK/ext4.img" | grep -q "^format_version 2$" || fail "info after --force"
+"$VLUNCTL" info -rn "$WORK/ext4.img" | grep -q "^format_version 3$" || fail "info after --force"
 
 log "bad input gets a clear error"
 expect_fail "give --size" "$MKFS" "$WORK/missing.img"
