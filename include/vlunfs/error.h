@@ -4,7 +4,9 @@
 // Result<T> carries a value or a code; Result<T, Error> a value or an Error. A bare code converts
 // to an Error (its message is then the code's own, e.g. "Input/output error"), so a function that
 // returns Result<T, Error> can return the code of a layer below as it is, and a caller that only
-// tests the code reads result.error().value() either way.
+// tests the code reads result.error().value() either way. An operation with no value returns an
+// Error on its own, which, as a std::error_code, is false when nothing failed:
+//   if (auto err = fs.start(...)) report(err.message);
 #pragma once
 
 #include <boost/outcome/std_result.hpp>
@@ -24,6 +26,7 @@ struct Error {
   Error(std::error_code c) : code(c), message(c.message()) {}  // NOLINT(google-explicit-constructor)
   Error(std::error_code c, std::string what) : code(c), message(std::move(what)) {}
 
+  explicit operator bool() const { return static_cast<bool>(code); }  // true when something failed
   int value() const { return code.value(); }
   // The same error as a caller one level up says it: "<where>: <message>".
   Error within(const std::string& where) const { return {code, where + ": " + message}; }

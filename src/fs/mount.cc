@@ -81,8 +81,11 @@ std::error_code Filesystem::start(const client::AfuFactory& make_afu, std::strin
   lo.read_only = options_.read_only;
   std::memcpy(lo.wwid.data(), geometry_.uuid, 16);
   lo.log_error = [](const std::string& message) { log_error("%s", message.c_str()); };
-  auto lun = client::LunClient::open(std::move(backend).value(), lo, why);
-  if (!lun) return lun.error();
+  auto lun = client::LunClient::open(std::move(backend).value(), lo);
+  if (!lun) {
+    *why = lun.error().message;
+    return lun.error().code;
+  }
   lun_ = std::move(lun).value();
   std::unique_lock lock(ns_mu_);
   meta::Namespace& ns = meta_->ns();
@@ -194,7 +197,10 @@ std::error_code Filesystem::sync_all() {
 std::error_code Filesystem::adopt_parent_contexts(std::string* why) {
   std::unique_lock lock(ns_mu_);
   const pid_t parent = getppid();
-  if (auto ec = lun_->adopt_parent_contexts(why)) return ec;
+  if (auto err = lun_->adopt_parent_contexts()) {
+    *why = err.message;
+    return err.code;
+  }
   log_info("cloned %zu AFU context(s) from the parent process %d", lun_->context_count(), static_cast<int>(parent));
   return {};
 }

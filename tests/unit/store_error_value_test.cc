@@ -26,6 +26,19 @@ TEST(ErrorValue, WithinPrefixesWhereAndKeepsTheErrno) {
   EXPECT_EQ(e.message, "CRC32C mismatch");  // the original is left as it was
 }
 
+Error check_even(int n) {
+  if (n % 2) return make_error(EINVAL, std::to_string(n) + " is odd");
+  return {};
+}
+
+TEST(ErrorValue, AnEmptyErrorIsSuccessAsAnEmptyCodeIs) {
+  EXPECT_FALSE(check_even(4));
+  Error odd = check_even(3);
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd.value(), EINVAL);
+  EXPECT_EQ(odd.message, "3 is odd");
+}
+
 Result<int, Error> parse_positive(int n) {
   if (n <= 0) return make_error(ERANGE, "count " + std::to_string(n) + ": must be positive");
   return n;
