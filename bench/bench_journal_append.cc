@@ -2,7 +2,10 @@
 // append + wait_durable, the cost of one durable namespace change. On a memory store the flush is
 // free, so what remains is the journal's own CPU cost; on an image file in $TMPDIR (default /tmp)
 // every flush is an fdatasync, and several threads show what group commit shares.
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 #include "vlunfs/store.h"
 
 #include <benchmark/benchmark.h>

@@ -23,7 +23,8 @@
 // or add a name: a directory entry naming a missing inode, an unnamed inode into /lost+found).
 #pragma once
 
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/namespace.h"
 #include "vlunfs/store.h"
 
 #include <cstdint>

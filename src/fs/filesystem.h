@@ -18,7 +18,10 @@
 #include "fs/share_reserve.h"
 #include "fs/thread_annotations.h"
 #include "vlunfs/error.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 #include "vlunfs/store.h"
 
 #include <sys/stat.h>

@@ -26,7 +26,7 @@
 // 3), and fsck checks the invariant from the same maps.
 #pragma once
 
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <cstdint>
 #include <span>

@@ -2,7 +2,8 @@
 // in a checkpoint slot (format.h, docs/format.md "Checkpoint").
 #pragma once
 
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 
 #include <cstddef>
 #include <span>

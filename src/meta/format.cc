@@ -4,7 +4,8 @@
 #include "meta/format.h"
 #include "meta/superblock.h"
 #include "vlunfs/crc32c.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <chrono>
 #include <cstring>

@@ -6,7 +6,9 @@
 #include "meta/format.h"
 #include "meta/superblock.h"
 #include "vlunfs/crc32c.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/inspection.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -9,7 +9,10 @@
 #include "meta/record_codec.h"
 #include "meta/superblock.h"
 #include "vlunfs/crc32c.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 
 #include <algorithm>
 #include <cerrno>

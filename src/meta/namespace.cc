@@ -4,7 +4,8 @@
 // an error leaves the namespace exactly as it was. The checks never trust the namespace either:
 // a directory entry naming a missing inode is reported as EIO instead of being dereferenced.
 
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 
 #include <sys/stat.h>
 

@@ -2,7 +2,7 @@
 // a valid CRC may still come from a buggy writer or a crafted image) and by tests after crashes.
 #pragma once
 
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <string>
 

@@ -3,7 +3,8 @@
 #pragma once
 
 #include "meta/format.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/record.h"
 
 #include <cstddef>
 #include <span>

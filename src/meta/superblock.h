@@ -2,7 +2,7 @@
 // (format.h, docs/format.md "Superblock").
 #pragma once
 
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
 
 #include <cstddef>
 #include <span>

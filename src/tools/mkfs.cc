@@ -7,7 +7,7 @@
 #include "tools/cli_parse.h"
 #include "tools/mkfs_device.h"
 #include "tools/size_arg.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
 #include "vlunfs/store.h"
 
 #include <blkid/blkid.h>

@@ -14,7 +14,9 @@
 #include "tools/size_arg.h"
 #include "vlunfs/fsck.h"
 #include "vlunfs/image_release.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
 #include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
 

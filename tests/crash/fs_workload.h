@@ -12,7 +12,7 @@
 #include "fs/filesystem.h"
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>

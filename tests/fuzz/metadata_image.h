@@ -11,7 +11,10 @@
 #include "vlunfs/crc32c.h"
 #include "vlunfs/fault_injecting_store.h"
 #include "vlunfs/fsck.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/inspection.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
 
 #include <sys/stat.h>
 

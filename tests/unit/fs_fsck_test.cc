@@ -1,7 +1,10 @@
 // fsck: one test per defect it detects, on namespaces damaged by hand (check_namespace), and on
 // image files damaged byte by byte (run: superblocks, checkpoint slots, orphans, a mounted image).
 #include "vlunfs/fsck.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 #include "vlunfs/sislite.h"
 #include "vlunfs/store.h"
 

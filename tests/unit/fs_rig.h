@@ -4,7 +4,7 @@
 
 #include "client/simulated_afu.h"
 #include "fs/filesystem.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
 #include "vlunfs/store.h"
 
 #include <gtest/gtest.h>

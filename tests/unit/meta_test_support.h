@@ -4,7 +4,10 @@
 
 #include "meta/namespace_check.h"
 #include "vlunfs/fault_injecting_store.h"
-#include "vlunfs/meta.h"
+#include "vlunfs/meta/geometry.h"
+#include "vlunfs/meta/meta_store.h"
+#include "vlunfs/meta/namespace.h"
+#include "vlunfs/meta/record.h"
 #include "vlunfs/store.h"
 
 #include <sys/stat.h>
