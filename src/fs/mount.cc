@@ -62,7 +62,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store
   // Every mount leaves a record in the journal and a clean unmount ends with a checkpoint that
   // empties it: records at mount mean the last daemon stopped without unmounting.
   fs->unclean_ = report.records_replayed > 0;
-  for (const std::string& p : report.problems) log_warning("%s: %s", name.c_str(), p.c_str());
+  for (const meta::OpenProblem& p : report.problems) log_warning("%s: %s", name.c_str(), p.text.c_str());
   if (report.fell_back) log_warning("%s: the newest metadata was unusable; mounted the previous checkpoint", name.c_str());
   fs->data_lun_ = store::make_region_store(*fs->device_, fs->geometry_.data_offset, fs->geometry_.data_bytes,
                                            fs->geometry_.block_size);
