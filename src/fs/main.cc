@@ -152,14 +152,13 @@ int main(int argc, char* argv[]) {
   mount_options.read_only = conf.read_only != 0;
   mount_options.thin = conf.thin != 0;
   if (conf.write_behind != nullptr) {
-    std::string why;
-    auto window = vlunfs::tools::parse_size(conf.write_behind, &why, uint64_t{1} << 20);
-    if (!window || *window > (uint64_t{64} << 30)) {
+    auto window = vlunfs::tools::parse_size(conf.write_behind, uint64_t{1} << 20);
+    if (!window || window.value() > (uint64_t{64} << 30)) {
       std::fprintf(stderr, "vlunfs: -o write_behind=%s: %s\n", conf.write_behind,
-                   window ? "at most 65536 MiB (64G)" : why.c_str());
+                   window ? "at most 65536 MiB (64G)" : window.error().message.c_str());
       return 2;
     }
-    mount_options.write_behind = *window;
+    mount_options.write_behind = window.value();
   }
   std::string why;
   auto opened = Filesystem::open(device, mount_options, &why);
