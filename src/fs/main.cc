@@ -140,11 +140,12 @@ int main(int argc, char* argv[]) {
     return 2;
   }
   std::string device = conf.device;
-  std::string canonical_mountpoint, refused;
-  if (!mountpoint_usable(opts.mountpoint, &canonical_mountpoint, &refused)) {
-    std::fprintf(stderr, "vlunfs: %s\n", refused.c_str());
+  auto usable = mountpoint_usable(opts.mountpoint);
+  if (!usable) {
+    std::fprintf(stderr, "vlunfs: %s\n", usable.error().message.c_str());
     return 1;
   }
+  const std::string canonical_mountpoint = usable.value();
   const char* canonical = canonical_mountpoint.c_str();
   log_open("vlunfs", true);
 
