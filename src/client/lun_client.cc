@@ -18,45 +18,37 @@ namespace {
 
 
 // The one place the driver is constructed.
-Result<std::unique_ptr<vlun::Driver>> make_driver(afu::Afu& afu, const vlun::DriverOptions& options, std::string* why) {
+Result<std::unique_ptr<vlun::Driver>, Error> make_driver(afu::Afu& afu, const vlun::DriverOptions& options) {
   auto driver = vlun::Driver::create(afu, options);
-  if (!driver) *why = "cannot start the vLUN driver: " + driver.error().message();
-  return driver;
+  if (!driver) return Error(driver.error()).within("cannot start the vLUN driver");
+  return std::move(driver).value();
 }
 
 }  // namespace
 
-Result<std::unique_ptr<LunClient>> LunClient::open(AfuBackend backend, const LunOptions& options, std::string* why) {
+Result<std::unique_ptr<LunClient>, Error> LunClient::open(AfuBackend backend, const LunOptions& options) {
   if (!sisl::chunk_shift_in_range(options.chunk_shift)) {
-    *why = sisl::chunk_shift_refusal(options.chunk_shift) + ", in the superblock";
-    return errno_error(EINVAL);
+    return make_error(EINVAL, sisl::chunk_shift_refusal(options.chunk_shift) + ", in the superblock");
   }
-  if (!backend.afu) {
-    *why = "no AFU backend to drive the flash with";
-    return errno_error(EINVAL);
-  }
+  if (!backend.afu) return make_error(EINVAL, "no AFU backend to drive the flash with");
   std::unique_ptr<LunClient> client(new LunClient(options));
   client->afu_ = std::move(backend.afu);
   vlun::DriverOptions dopt;
   dopt.chunk_shift = options.chunk_shift;
   client->max_handles_per_context_ = dopt.max_rht_per_context;
-  auto driver = make_driver(*client->afu_, dopt, why);
+  auto driver = make_driver(*client->afu_, dopt);
   if (!driver) return driver.error();
   client->driver_ = std::move(driver).value();
   vlun::Driver& drv = *client->driver_;
   client->lun_ = &drv.add_lun(backend.lun_id, options.wwid, backend.port_mask);
-  if (auto ec = drv.pin_virtual(*client->lun_)) {
-    *why = "cannot put the flash in virtual mode: " + ec.message();
-    return ec;
-  }
+  if (auto ec = drv.pin_virtual(*client->lun_)) return Error(ec).within("cannot put the flash in virtual mode");
   client->pinned_ = true;
   vlun::LunInfo info = drv.lun_info(*client->lun_);
   client->lun_index_ = static_cast<unsigned>(info.lun_index);
   client->port_sel_ = info.port_sel;
   client->zero_aun_ = vlun::zero_chunk_aun(info.total_chunks);
   if (auto ec = drv.set_zero_chunk(*client->lun_, client->zero_aun_)) {
-    *why = "cannot reserve the zero chunk: " + ec.message();
-    return ec;
+    return Error(ec).within("cannot reserve the zero chunk");
   }
   return client;
 }
@@ -164,24 +156,20 @@ size_t LunClient::context_count() const {
   return contexts_.size();
 }
 
-std::error_code LunClient::adopt_parent_contexts(std::string* why) {
+Error LunClient::adopt_parent_contexts() {
   std::lock_guard lock(pool_mu_);
   const pid_t parent = getppid();
   for (auto& slot : contexts_) {
     dk_cxlflash_attach a{};
     a.hdr.flags = options_.read_only ? O_RDONLY : O_RDWR;
     if (auto ec = driver_->attach(*lun_, a)) {
-      *why = "the daemon could not attach its own AFU context: " + ec.message();
-      return ec;
+      return Error(ec).within("the daemon could not attach its own AFU context");
     }
     dk_cxlflash_clone c{};
     c.context_id_src = slot->cookie;
     c.context_id_dst = a.context_id;
     c.adap_fd_src = static_cast<uint64_t>(slot->adap_fd);
-    if (auto ec = driver_->vlun_clone(*lun_, c)) {
-      *why = "VLUN_CLONE of the parent's context failed: " + ec.message();
-      return ec;
-    }
+    if (auto ec = driver_->vlun_clone(*lun_, c)) return Error(ec).within("VLUN_CLONE of the parent's context failed");
     // The child closes its inherited copy of the parent's adapter fd (APP_CLOSE_ADAP_FD).
     if (slot->adap_fd >= 0) close(slot->adap_fd);
     slot->cookie = a.context_id;

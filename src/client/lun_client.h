@@ -57,8 +57,8 @@ class LunClient {
  public:
   // Starts the driver over the backend's adapter, puts the LUN in virtual mode (pinned there while
   // mounted) and reserves the data area's last chunk as the zero chunk (docs/format.md).
-  // *why explains a refusal.
-  static Result<std::unique_ptr<LunClient>> open(AfuBackend backend, const LunOptions& options, std::string* why);
+  // A refusal's message says what failed.
+  static Result<std::unique_ptr<LunClient>, Error> open(AfuBackend backend, const LunOptions& options);
   // Detaches every context and unpins the LUN; every Vlun must be gone by then. Idempotent.
   void shutdown();
   ~LunClient();
@@ -107,7 +107,7 @@ class LunClient {
   // In a forked child: attaches a context of its own per context of the parent, VLUN_CLONEs the
   // parent's into it (spec §6: the same resource handles), and lets the parent's go, as the kernel
   // does when the parent's adapter fds close (pitfall 21).
-  std::error_code adopt_parent_contexts(std::string* why);
+  Error adopt_parent_contexts();
 
  private:
   friend class Vlun;

@@ -209,11 +209,12 @@ int main(int argc, char* argv[]) {
     return 2;
   }
   std::string device = conf.device;
-  std::string canonical_mountpoint, refused;
-  if (!mountpoint_usable(opts.mountpoint, &canonical_mountpoint, &refused)) {
-    std::fprintf(stderr, "vlunfs: %s\n", refused.c_str());
+  auto usable = mountpoint_usable(opts.mountpoint);
+  if (!usable) {
+    std::fprintf(stderr, "vlunfs: %s\n", usable.error().message.c_str());
     return 1;
   }
+  const std::string canonical_mountpoint = usable.value();
   const char* canonical = canonical_mountpoint.c_str();
   LogSetup log_setup;
   if (conf.log_level != nullptr) {
@@ -244,14 +245,13 @@ int main(int argc, char* argv[]) {
   mount_options.thin = conf.thin != 0;
   mount_options.page_cache = conf.direct_io == 0;
   if (conf.write_behind != nullptr) {
-    std::string why;
-    auto window = vlunfs::tools::parse_size(conf.write_behind, &why, uint64_t{1} << 20);
-    if (!window || *window > (uint64_t{64} << 30)) {
+    auto window = vlunfs::tools::parse_size(conf.write_behind, uint64_t{1} << 20);
+    if (!window || window.value() > (uint64_t{64} << 30)) {
       std::fprintf(stderr, "vlunfs: -o write_behind=%s: %s\n", conf.write_behind,
-                   window ? "at most 65536 MiB (64G)" : why.c_str());
+                   window ? "at most 65536 MiB (64G)" : window.error().message.c_str());
       return 2;
     }
-    mount_options.write_behind = *window;
+    mount_options.write_behind = window.value();
   }
   if (conf.ceph_conf != nullptr) mount_options.ceph.conf_path = conf.ceph_conf;
   if (conf.ceph_id != nullptr) mount_options.ceph.id = conf.ceph_id;

@@ -68,7 +68,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store
   // Every mount leaves a record in the journal and a clean unmount ends with a checkpoint that
   // empties it: records at mount mean the last daemon stopped without unmounting.
   fs->unclean_ = report.records_replayed > 0;
-  for (const std::string& p : report.problems) log_warning("%s: %s", name.c_str(), p.c_str());
+  for (const meta::OpenProblem& p : report.problems) log_warning("%s: %s", name.c_str(), p.text.c_str());
   if (report.fell_back) log_warning("%s: the newest metadata was unusable; mounted the previous checkpoint", name.c_str());
   fs->data_lun_ = store::make_region_store(*fs->device_, fs->geometry_.data_offset, fs->geometry_.data_bytes,
                                            fs->geometry_.block_size);
@@ -88,8 +88,11 @@ std::error_code Filesystem::start(const client::AfuFactory& make_afu, std::strin
   std::memcpy(lo.wwid.data(), geometry_.uuid, 16);
   lo.log_error = [](const std::string& message) { log_error("%s", message.c_str()); };
   lo.command_counts = &metrics_.afu_commands();
-  auto lun = client::LunClient::open(std::move(backend).value(), lo, why);
-  if (!lun) return lun.error();
+  auto lun = client::LunClient::open(std::move(backend).value(), lo);
+  if (!lun) {
+    *why = lun.error().message;
+    return lun.error().code;
+  }
   lun_ = std::move(lun).value();
   std::unique_lock lock(ns_mu_);
   meta::Namespace& ns = meta_->ns();
@@ -201,7 +204,10 @@ std::error_code Filesystem::sync_all() {
 std::error_code Filesystem::adopt_parent_contexts(std::string* why) {
   std::unique_lock lock(ns_mu_);
   const pid_t parent = getppid();
-  if (auto ec = lun_->adopt_parent_contexts(why)) return ec;
+  if (auto err = lun_->adopt_parent_contexts()) {
+    *why = err.message;
+    return err.code;
+  }
   // Nothing to say to the administrator either way: the daemon carries on with the parent's handles.
   if (const size_t n = lun_->context_count()) {
     log_debug("took over %zu AFU context(s) from the process that mounted (%d)", n, static_cast<int>(parent));

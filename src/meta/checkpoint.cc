@@ -204,8 +204,7 @@ bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, ui
     ns.inodes.emplace(inode.ino, std::move(inode));
   }
   if (d.remaining() != 0) return fail(why, std::to_string(d.remaining()) + " bytes after the last inode");
-  std::string ns_why;
-  if (!check_namespace(ns, &ns_why)) return fail(why, "inconsistent namespace: " + ns_why);
+  if (Error broken = check_invariants(ns)) return fail(why, "inconsistent namespace: " + broken.message);
   *out = std::move(ns);
   return true;
 }

@@ -199,7 +199,9 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
     return refuse(EINVAL, "no vlunfs superblock at byte 0 or byte 4096: the device is not formatted with vlunfs");
   }
   for (int i = 0; i < 2; i++) {
-    if (copies[i].state != SuperblockState::valid) rep.problems.push_back(copy_name(i) + ": " + copies[i].why);
+    if (copies[i].state != SuperblockState::valid) {
+      rep.problems.push_back({OpenProblemPart::superblock_copy, copy_name(i) + ": " + copies[i].why});
+    }
   }
 
   // ---- The newest superblock whose checkpoint is intact ----
@@ -220,18 +222,18 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
     std::vector<std::byte> image(static_cast<size_t>(sb.checkpoint_length));
     if (auto ec = device.read(sb.checkpoint_offset, image)) {
       io_error = true;
-      rep.problems.push_back(what + ": read error: " + ec.message());
+      rep.problems.push_back({OpenProblemPart::checkpoint, what + ": read error: " + ec.message()});
       continue;
     }
     const uint32_t crc = crc32c(image.data(), image.size());
     if (crc != sb.checkpoint_crc) {
-      rep.problems.push_back(what + ": bad CRC32C (superblock says " + hex32(sb.checkpoint_crc) + ", computed " +
-                             hex32(crc) + ")");
+      rep.problems.push_back({OpenProblemPart::checkpoint, what + ": bad CRC32C (superblock says " +
+                                                               hex32(sb.checkpoint_crc) + ", computed " + hex32(crc) + ")"});
       continue;
     }
     std::string checkpoint_why;
     if (!decode_checkpoint(image, sb.generation, sb.journal_first_seq, &ns, &checkpoint_why)) {
-      rep.problems.push_back(what + ": " + checkpoint_why);
+      rep.problems.push_back({OpenProblemPart::checkpoint, what + ": " + checkpoint_why});
       continue;
     }
     chosen = i;
@@ -239,7 +241,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
   }
   if (chosen < 0) {
     std::string message = "no usable superblock and checkpoint";
-    for (const std::string& problem : rep.problems) message += "; " + problem;
+    for (const OpenProblem& problem : rep.problems) message += "; " + problem.text;
     return refuse(io_error ? EIO : EINVAL, std::move(message));
   }
   const int other = 1 - chosen;
@@ -250,7 +252,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
   rep.fell_back = candidates.front() != chosen || copies[other].state != SuperblockState::valid;
   if (copies[other].state == SuperblockState::valid &&
       !std::equal(std::begin(g.uuid), std::end(g.uuid), std::begin(copies[other].sb.geometry.uuid))) {
-    rep.problems.push_back("the two superblocks carry different file system UUIDs; using " + copy_name(chosen));
+    rep.problems.push_back(
+        {OpenProblemPart::uuid, "the two superblocks carry different file system UUIDs; using " + copy_name(chosen)});
   }
 
   // ---- Journal replay ----
@@ -273,14 +276,14 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
     std::string record_why;
     if (!decode_record(entry.type, entry.payload, &record, &record_why)) {
       rep.journal_stop_reason = what + " cannot be decoded: " + record_why;
-      rep.problems.push_back(rep.journal_stop_reason);
+      rep.problems.push_back({OpenProblemPart::journal, rep.journal_stop_reason});
       break;
     }
     std::error_code ec = check_limits(g, record);
     if (!ec) ec = meta::apply(ns, record);
     if (ec) {
       rep.journal_stop_reason = what + " does not apply: " + ec.message();
-      rep.problems.push_back(rep.journal_stop_reason);
+      rep.problems.push_back({OpenProblemPart::journal, rep.journal_stop_reason});
       break;
     }
     rep.records_replayed++;

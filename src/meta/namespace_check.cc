@@ -4,6 +4,8 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <string>
 #include <unordered_map>
@@ -13,10 +15,8 @@ namespace vlunfs::meta {
 
 namespace {
 
-bool fail(std::string* why, std::string message) {
-  if (why != nullptr) *why = std::move(message);
-  return false;
-}
+// A namespace that breaks an invariant: the structure needs cleaning (fsck).
+Error broken(std::string message) { return make_error(EUCLEAN, std::move(message)); }
 
 std::string ino_str(uint64_t ino) { return "inode " + std::to_string(ino); }
 
@@ -27,53 +27,53 @@ bool valid_name(const std::string& name) {
 
 }  // namespace
 
-bool check_namespace(const Namespace& ns, std::string* why) {
+Error check_invariants(const Namespace& ns) {
   const Inode* root = ns.find(ROOT_INO);
-  if (root == nullptr) return fail(why, "the root directory (inode 1) is missing");
-  if (!S_ISDIR(root->mode)) return fail(why, "the root (inode 1) is not a directory");
-  if (root->parent != ROOT_INO) return fail(why, "the root's parent is not the root");
+  if (root == nullptr) return broken("the root directory (inode 1) is missing");
+  if (!S_ISDIR(root->mode)) return broken("the root (inode 1) is not a directory");
+  if (root->parent != ROOT_INO) return broken("the root's parent is not the root");
 
   // Names per inode and subdirectories per directory, counted from the entries.
   std::unordered_map<uint64_t, uint64_t> names;
   std::unordered_map<uint64_t, uint64_t> subdirs;
   for (const auto& [key, inode] : ns.inodes) {
-    if (key != inode.ino) return fail(why, ino_str(key) + " is stored under the wrong number");
+    if (key != inode.ino) return broken(ino_str(key) + " is stored under the wrong number");
     if (inode.ino == 0 || inode.ino >= ns.next_ino) {
-      return fail(why, ino_str(inode.ino) + " is not below next_ino " + std::to_string(ns.next_ino));
+      return broken(ino_str(inode.ino) + " is not below next_ino " + std::to_string(ns.next_ino));
     }
     const uint32_t type = inode.mode & S_IFMT;
     if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK && !is_special_file(inode.mode)) {
-      return fail(why, ino_str(inode.ino) + " has an unknown file type");
+      return broken(ino_str(inode.ino) + " has an unknown file type");
     }
     if (inode.rdev != 0 && type != S_IFCHR && type != S_IFBLK) {
-      return fail(why, ino_str(inode.ino) + " is not a device node but has a device number");
+      return broken(ino_str(inode.ino) + " is not a device node but has a device number");
     }
     if (is_special_file(inode.mode) && inode.size != 0) {
-      return fail(why, ino_str(inode.ino) + " is a special file with a size");
+      return broken(ino_str(inode.ino) + " is a special file with a size");
     }
-    if (type != S_IFDIR && !inode.entries.empty()) return fail(why, ino_str(inode.ino) + " is not a directory but has entries");
-    if (type != S_IFREG && !inode.lxt.empty()) return fail(why, ino_str(inode.ino) + " is not a regular file but has an LXT");
+    if (type != S_IFDIR && !inode.entries.empty()) return broken(ino_str(inode.ino) + " is not a directory but has entries");
+    if (type != S_IFREG && !inode.lxt.empty()) return broken(ino_str(inode.ino) + " is not a regular file but has an LXT");
     if (type == S_IFLNK && (inode.symlink.empty() || inode.symlink.size() > MAX_SYMLINK)) {
-      return fail(why, ino_str(inode.ino) + " is a symlink with an empty or too long target");
+      return broken(ino_str(inode.ino) + " is a symlink with an empty or too long target");
     }
-    if (type != S_IFLNK && !inode.symlink.empty()) return fail(why, ino_str(inode.ino) + " is not a symlink but has a target");
+    if (type != S_IFLNK && !inode.symlink.empty()) return broken(ino_str(inode.ino) + " is not a symlink but has a target");
     if (type == S_IFDIR) {
       const Inode* parent = ns.find(inode.parent);
       if (parent == nullptr || !S_ISDIR(parent->mode)) {
-        return fail(why, "directory " + ino_str(inode.ino) + " has a parent that is not a directory");
+        return broken("directory " + ino_str(inode.ino) + " has a parent that is not a directory");
       }
     }
     for (const auto& [name, child_ino] : inode.entries) {
-      if (!valid_name(name)) return fail(why, "directory " + ino_str(inode.ino) + " holds an invalid name");
+      if (!valid_name(name)) return broken("directory " + ino_str(inode.ino) + " holds an invalid name");
       const Inode* child = ns.find(child_ino);
       if (child == nullptr) {
-        return fail(why, "\"" + name + "\" in directory " + ino_str(inode.ino) + " names missing " + ino_str(child_ino));
+        return broken("\"" + name + "\" in directory " + ino_str(inode.ino) + " names missing " + ino_str(child_ino));
       }
-      if (child_ino == ROOT_INO) return fail(why, "directory " + ino_str(inode.ino) + " holds a name for the root");
+      if (child_ino == ROOT_INO) return broken("directory " + ino_str(inode.ino) + " holds a name for the root");
       names[child_ino]++;
       if (S_ISDIR(child->mode)) {
         if (child->parent != inode.ino) {
-          return fail(why, "directory " + ino_str(child_ino) + " is in directory " + ino_str(inode.ino) +
+          return broken("directory " + ino_str(child_ino) + " is in directory " + ino_str(inode.ino) +
                                " but its \"..\" is " + std::to_string(child->parent));
         }
         subdirs[inode.ino]++;
@@ -84,14 +84,14 @@ bool check_namespace(const Namespace& ns, std::string* why) {
   for (const auto& [ino, inode] : ns.inodes) {
     const uint64_t n = names.contains(ino) ? names[ino] : 0;
     if (S_ISDIR(inode.mode)) {
-      if (ino != ROOT_INO && n != 1) return fail(why, "directory " + ino_str(ino) + " has " + std::to_string(n) + " names");
+      if (ino != ROOT_INO && n != 1) return broken("directory " + ino_str(ino) + " has " + std::to_string(n) + " names");
       const uint64_t expected = 2 + (subdirs.contains(ino) ? subdirs[ino] : 0);
       if (inode.nlink != expected) {
-        return fail(why, "directory " + ino_str(ino) + " has nlink " + std::to_string(inode.nlink) + ", expected " +
+        return broken("directory " + ino_str(ino) + " has nlink " + std::to_string(inode.nlink) + ", expected " +
                              std::to_string(expected));
       }
     } else if (inode.nlink != n) {
-      return fail(why, ino_str(ino) + " has nlink " + std::to_string(inode.nlink) + " but " + std::to_string(n) + " names");
+      return broken(ino_str(ino) + " has nlink " + std::to_string(inode.nlink) + " but " + std::to_string(n) + " names");
     }
   }
 
@@ -111,10 +111,10 @@ bool check_namespace(const Namespace& ns, std::string* why) {
     }
   }
   if (reached != directories) {
-    return fail(why, std::to_string(directories - std::min(reached, directories)) +
+    return broken(std::to_string(directories - std::min(reached, directories)) +
                          " directories are not reachable from the root");
   }
-  return true;
+  return {};
 }
 
 }  // namespace vlunfs::meta

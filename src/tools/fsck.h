@@ -47,10 +47,46 @@ inline constexpr int EXIT_CANCELLED = 32;
 // Which repairs a check makes: none (-n), the safe ones (-p, preen), or every one fsck knows (-y).
 enum class Repair { kNone, kPreen, kAll };
 
+// Which check a finding comes from.
+enum class Check {
+  device,           // opening, reading or writing the device
+  superblock,       // a superblock copy, or the two copies against each other
+  checkpoint,       // a checkpoint slot
+  journal,          // journal replay
+  geometry,         // the layout a mount needs
+  inode_fields,     // inode numbers and the fields of each type; next_ino
+  directory_entries,
+  unnamed_inodes,   // inodes with links but no name (/lost+found)
+  tree,             // reachability from the root, directory parents
+  link_counts,
+  chunk_maps,       // sizes, LXT entries, the data area's bounds, the zero chunk
+  sharing,          // chunks named by several entries: read-only, at most 256 owners
+  orphans,
+  share_reserve,
+  preen,            // preening stopped: a problem needs -y
+};
+
+enum class Severity {
+  note,      // worth knowing, not wrong (e.g. the journal was replayed)
+  error,     // what is wrong (left as is)
+  repaired,  // what a repair changed
+};
+
+// What repairs an error: nothing fsck does, -p (and -y), or only -y (it removes or adds a name).
+enum class Fix { none, preen, yes };
+
+struct Finding {
+  Check check;
+  Severity severity;
+  std::string text;  // as the CLI prints it after "error: ", "fixed: " or "note: "
+  // About the metadata as stored (a superblock copy, a checkpoint slot, the journal) rather than
+  // the namespace in use: a fresh checkpoint of the namespace supersedes it.
+  bool copy = false;
+  Fix fix = Fix::none;
+};
+
 struct Report {
-  std::vector<std::string> errors;    // what is wrong (left as is, unless repaired)
-  std::vector<std::string> repairs;   // what --repair changed
-  std::vector<std::string> notes;     // worth knowing, not wrong (e.g. the journal was replayed)
+  std::vector<Finding> findings;  // in the order found
   uint64_t inodes = 0, files = 0, directories = 0, symlinks = 0, orphans = 0;
   // Chunks of the data area: mapped by files, mapped by more than one entry (copy-on-write shares),
   // and free (mapped by none; the zero chunk, the data area's last, is never free).
@@ -60,6 +96,16 @@ struct Report {
   // free chunks must cover it (docs/format.md, "The share reserve").
   uint64_t chunks_reserved = 0;
   int exit_code = EXIT_CLEAN;
+
+  // The texts of the findings of one severity, in order.
+  std::vector<std::string> texts(Severity severity) const;
+  std::vector<std::string> errors() const { return texts(Severity::error); }
+  std::vector<std::string> repairs() const { return texts(Severity::repaired); }
+  std::vector<std::string> notes() const { return texts(Severity::note); }
+  bool has_errors() const { return count(Severity::error) > 0; }
+  size_t count(Severity severity) const;
+  // The findings of one check and severity.
+  std::vector<Finding> of(Check check, Severity severity) const;
 };
 
 // Called now and then during a long check with (work done, total work).

@@ -57,9 +57,9 @@ int run_fsck(const FsckCommandLine& cl) {
   options.preen = cl.preen;
   options.progress = cl.progress || (!cl.preen && ::isatty(STDERR_FILENO));
   fsck::Report r = fsck::run(cl.device, options);
-  for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
-  for (const auto& e : r.errors) std::printf("error: %s\n", e.c_str());
-  for (const auto& f : r.repairs) std::printf("fixed: %s\n", f.c_str());
+  for (const auto& n : r.notes()) std::printf("note: %s\n", n.c_str());
+  for (const auto& e : r.errors()) std::printf("error: %s\n", e.c_str());
+  for (const auto& f : r.repairs()) std::printf("fixed: %s\n", f.c_str());
   const char* verdict = r.exit_code == fsck::EXIT_CLEAN         ? "clean"
                         : r.exit_code == fsck::EXIT_FIXED       ? "errors fixed"
                         : r.exit_code == fsck::EXIT_ERRORS_LEFT ? "ERRORS LEFT (run fsck -y)"

@@ -181,12 +181,12 @@ int main(int argc, char** argv) {
 
   std::optional<uint64_t> size;
   if (!size_text.empty()) {
-    std::string why;
-    size = tools::parse_size(size_text, &why);
-    if (!size) {
-      std::fprintf(stderr, "mkfs.vlunfs: bad size for --size: %s\n", why.c_str());
+    auto parsed = tools::parse_size(size_text);
+    if (!parsed) {
+      std::fprintf(stderr, "mkfs.vlunfs: bad size for --size: %s\n", parsed.error().message.c_str());
       return kUsage;
     }
+    size = parsed.value();
     if (*size == 0) {
       std::fprintf(stderr, "mkfs.vlunfs: bad size for --size: '%s' is zero; give the image's size, e.g. 64G\n", size_text.c_str());
       return kUsage;

@@ -17,10 +17,7 @@ __extension__ typedef unsigned __int128 Wide;  // a size times a unit's factor, 
 
 constexpr const char* kForm = "a size is a number of bytes with an optional unit K, M, G, T, P or E (powers of 1024), e.g. 64G or 1.5T";
 
-std::optional<uint64_t> refuse(std::string* why, const std::string& what) {
-  if (why) *why = what;
-  return std::nullopt;
-}
+Error refuse(const std::string& what) { return make_error(EINVAL, what); }
 
 // The factor of a unit ("G", "GiB", "kb", "B", any case), from CLI11's table of sizes.
 std::optional<uint64_t> unit_factor(const std::string& unit) {
@@ -36,13 +33,13 @@ std::optional<uint64_t> unit_factor(const std::string& unit) {
 
 }  // namespace
 
-std::optional<uint64_t> parse_size(const std::string& input, std::string* why, uint64_t default_unit) {
+Result<uint64_t, Error> parse_size(const std::string& input, uint64_t default_unit) {
   size_t begin = input.find_first_not_of(" \t");
   size_t end = input.find_last_not_of(" \t");
   const std::string text = begin == std::string::npos ? "" : input.substr(begin, end - begin + 1);
   const std::string quoted = "'" + input + "'";
-  if (text.empty()) return refuse(why, "an empty size: " + std::string(kForm));
-  if (text[0] == '-') return refuse(why, quoted + " is negative: " + kForm);
+  if (text.empty()) return refuse("an empty size: " + std::string(kForm));
+  if (text[0] == '-') return refuse(quoted + " is negative: " + kForm);
 
   size_t at = 0;
   std::string whole, fraction;
@@ -56,21 +53,21 @@ std::optional<uint64_t> parse_size(const std::string& input, std::string* why, u
   bool unit_is_letters = true;
   for (char c : unit) unit_is_letters = unit_is_letters && std::isalpha(static_cast<unsigned char>(c));
   if ((whole.empty() && fraction.empty()) || !unit_is_letters) {
-    return refuse(why, quoted + " is not a size: " + kForm);
+    return refuse(quoted + " is not a size: " + kForm);
   }
   uint64_t factor = default_unit;
   if (!unit.empty()) {
     auto f = unit_factor(unit);
-    if (!f) return refuse(why, quoted + ": unknown unit '" + unit + "': " + kForm);
+    if (!f) return refuse(quoted + ": unknown unit '" + unit + "': " + kForm);
     factor = *f;
   }
   const std::string too_large = quoted + " is too large: at most 2^64 - 1 bytes";
-  if (fraction.size() > 18) return refuse(why, quoted + ": more decimals than a size needs");
+  if (fraction.size() > 18) return refuse(quoted + ": more decimals than a size needs");
 
   Wide bytes = 0;
   for (char c : whole) {
     bytes = bytes * 10 + static_cast<unsigned>(c - '0');
-    if (bytes > UINT64_MAX) return refuse(why, too_large);
+    if (bytes > UINT64_MAX) return refuse(too_large);
   }
   bytes *= factor;
   if (!fraction.empty()) {
@@ -80,10 +77,10 @@ std::optional<uint64_t> parse_size(const std::string& input, std::string* why, u
       scale *= 10;
     }
     part *= factor;  // below 10^18 * 2^60: no overflow in 128 bits
-    if (part % scale != 0) return refuse(why, quoted + " is not a whole number of bytes");
+    if (part % scale != 0) return refuse(quoted + " is not a whole number of bytes");
     bytes += part / scale;
   }
-  if (bytes > UINT64_MAX) return refuse(why, too_large);
+  if (bytes > UINT64_MAX) return refuse(too_large);
   return static_cast<uint64_t>(bytes);
 }
 

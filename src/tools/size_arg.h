@@ -5,6 +5,8 @@
 // "1e3" and "12Q" are refused, each with a message that says why.
 #pragma once
 
+#include "vlunfs/error.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,7 +17,7 @@ namespace vlunfs::tools {
 // "'-1' is negative: a size is a positive number ..."). A number without a unit counts
 // `default_unit` bytes each (1 for most sizes; an option historically in MiB passes 1 << 20).
 // A fraction must come to a whole number of bytes ("1.5T" does, "1.3" does not).
-std::optional<uint64_t> parse_size(const std::string& text, std::string* why, uint64_t default_unit = 1);
+Result<uint64_t, Error> parse_size(const std::string& text, uint64_t default_unit = 1);
 
 // "1.5 GiB": for messages.
 std::string human_size(uint64_t bytes);

@@ -26,9 +26,8 @@ struct Rig {
     LunOptions o;
     o.chunk_shift = kChunkShift;
     o.log_error = [this](const std::string& m) { errors.push_back(m); };
-    std::string why;
-    auto c = LunClient::open(std::move(backend).value(), o, &why);
-    EXPECT_TRUE(c) << why;
+    auto c = LunClient::open(std::move(backend).value(), o);
+    EXPECT_TRUE(c) << (c ? "" : c.error().message);
     client = std::move(c).value();
   }
   std::unique_ptr<Vlun> vlun(uint64_t chunks) {

@@ -97,7 +97,7 @@ TEST_F(FsAfuFaultTest, GrowWhoseSyncKeepsFailingIsEioAndTheFileKeepsItsSizeAndCh
     fs->shutdown();
   }
   fsck::Report r = check();
-  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.errors().empty()) << r.errors().front();
   EXPECT_EQ(r.chunks_used, 6u);
 }
 
@@ -122,7 +122,7 @@ TEST_F(FsAfuFaultTest, ThinGrowWhoseSyncKeepsFailingIsAnErrorAndLeavesTheMapAsIt
   fs->release_file(f);
   fs->shutdown();
   fsck::Report r = check();
-  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.errors().empty()) << r.errors().front();
   EXPECT_EQ(r.chunks_used, 1u);
 }
 
@@ -159,7 +159,7 @@ TEST_F(FsAfuFaultTest, ShrinkWhoseSyncKeepsFailingIsEioAndTheFileIsWhatTheJourna
     fs->shutdown();
   }
   fsck::Report r = check();
-  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.errors().empty()) << r.errors().front();
   EXPECT_EQ(r.chunks_used, 3u);
 }
 
@@ -201,7 +201,7 @@ TEST_F(FsAfuFaultTest, WriteTheAfuFailsIsEioAndDamagesNothingElse) {
     fs->shutdown();
   }
   fsck::Report r = check();
-  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.errors().empty()) << r.errors().front();
   EXPECT_EQ(r.chunks_used, 4u);
 }
 

@@ -101,7 +101,7 @@ Round run_round(uint64_t seed, uint64_t crash_at, bool power) {
   fsck::Report report = fsck::check_device(*memory, "memory", {});
   if (report.exit_code != fsck::EXIT_CLEAN) {
     out.failure = context + "fsck exit " + std::to_string(report.exit_code) + ": " +
-                  (report.errors.empty() ? std::string("?") : report.errors.front());
+                  (report.errors().empty() ? std::string("?") : report.errors().front());
     return out;
   }
   auto again = fs::Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(*memory), {}, &why);

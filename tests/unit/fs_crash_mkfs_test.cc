@@ -71,7 +71,7 @@ uint64_t format_with_crash(bool over_old, uint64_t crash_at, Cut cut, uint64_t s
   if (!opened) {
     EXPECT_FALSE(why.empty()) << "a refusal must say why";
     EXPECT_NE(report.exit_code, fsck::EXIT_CLEAN);
-    EXPECT_FALSE(report.errors.empty());
+    EXPECT_FALSE(report.errors().empty());
   } else {
     // Either the new, empty file system or the old one whole; nothing in between.
     const meta::Namespace& ns = opened.value()->ns();
@@ -85,12 +85,12 @@ uint64_t format_with_crash(bool over_old, uint64_t crash_at, Cut cut, uint64_t s
       // Mountable but degraded (a superblock copy not yet written, or the old one's erased):
       // fsck says so, and --repair makes it whole.
       EXPECT_EQ(report.exit_code, fsck::EXIT_ERRORS_LEFT);
-      EXPECT_FALSE(report.errors.empty());
+      EXPECT_FALSE(report.errors().empty());
       opened.value().reset();
       fsck::Options repair;
       repair.repair = true;
       fsck::Report fixed = fsck::check_device(*memory, "memory", repair);
-      EXPECT_EQ(fixed.exit_code, fsck::EXIT_FIXED) << (fixed.errors.empty() ? "" : fixed.errors.front());
+      EXPECT_EQ(fixed.exit_code, fsck::EXIT_FIXED) << (fixed.errors().empty() ? "" : fixed.errors().front());
       EXPECT_EQ(fsck::check_device(*memory, "memory", {}).exit_code, fsck::EXIT_CLEAN);
     }
     opened.value().reset();

@@ -95,7 +95,7 @@ uint64_t run_case(const Case& c, uint64_t crash_at, Cut cut, uint64_t seed = 0) 
   SCOPED_TRACE("crash before I/O " + std::to_string(crash_at) + " of the operation, cut " +
                std::to_string(static_cast<int>(cut)) + ", seed " + std::to_string(seed));
   fsck::Report r = fsck::check_device(*memory, "memory", {});
-  EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors().empty() ? "" : r.errors().front());
   auto again = Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(*memory), {}, &why);
   EXPECT_TRUE(again) << why;
   if (!again) return count;

@@ -171,7 +171,7 @@ Outcome run(const Scenario& sc, const CrashPoint& crash, bool* crashed_on_flush 
   fsck::Report report = fsck::check_device(*memory, "memory", {});
   if (report.exit_code != fsck::EXIT_CLEAN) {
     out.failure = context + "fsck exit " + std::to_string(report.exit_code) + ": " +
-                  (report.errors.empty() ? std::string("?") : report.errors.front());
+                  (report.errors().empty() ? std::string("?") : report.errors().front());
     return out;
   }
   auto reopened = fs::Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(*memory), {}, &why);
@@ -206,7 +206,7 @@ Outcome run(const Scenario& sc, const CrashPoint& crash, bool* crashed_on_flush 
   report = fsck::check_device(*memory, "memory", {});
   if (report.exit_code != fsck::EXIT_CLEAN) {
     out.failure = context + "fsck after the post-crash work: exit " + std::to_string(report.exit_code) + ": " +
-                  (report.errors.empty() ? std::string("?") : report.errors.front());
+                  (report.errors().empty() ? std::string("?") : report.errors().front());
   }
   return out;
 }

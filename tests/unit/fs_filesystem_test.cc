@@ -183,7 +183,7 @@ TEST_F(FsTest, FsyncedWritesSurvivePowerLossAndFsckIsClean) {
   }
   meta::Namespace ns = loaded_namespace();
   fsck::Report r = fsck::check_namespace(ns, meta::MetaStore::open(*mem_, {.read_only = true}).value()->geometry(), false);
-  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.errors().empty()) << r.errors().front();
   auto fs = mount();
   auto a = fs->lookup(meta::ROOT_INO, "f");
   ASSERT_TRUE(a);
@@ -307,7 +307,7 @@ TEST_F(ThinFsTest, ConcurrentWritersToOneSharedChunkEachGetTheirOwnCopy) {
   meta::Namespace ns = loaded_namespace();
   auto geometry = meta::MetaStore::open(*mem_, {.read_only = true}).value()->geometry();
   fsck::Report r = fsck::check_namespace(ns, geometry, false);
-  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.errors().empty()) << r.errors().front();
   EXPECT_EQ(r.chunks_shared, 1u);  // chunk 1 is still shared; chunk 0 was split
 }
 
@@ -370,7 +370,7 @@ TEST_F(FsTest, CrashAtAnyPointOfACopyOnWriteBreakLosesNothing) {
     meta::Namespace ns = loaded_namespace();
     auto geometry = meta::MetaStore::open(*mem_, {.read_only = true}).value()->geometry();
     fsck::Report r = fsck::check_namespace(ns, geometry, false);
-    ASSERT_TRUE(r.errors.empty()) << "crash after " << crash_after << " I/Os: " << r.errors.front();
+    ASSERT_TRUE(r.errors().empty()) << "crash after " << crash_after << " I/Os: " << r.errors().front();
     auto fs = mount();
     auto fa = fs->open_file(a_ino).value();
     auto fb = fs->open_file(b_ino).value();
@@ -589,7 +589,7 @@ TEST_F(RemovalFlushTest, UnlinkOfAFileWithChunksFreesThemOnlyAfterItsFlushAndWit
   EXPECT_EQ(fs->pool_stats().free_chunks, free_before + 2);
   fs.reset();
   fsck::Report r = fsck::check_device(*mem_, "image", {});
-  EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors().empty() ? "" : r.errors().front());
   EXPECT_EQ(r.orphans, 0u);
 }
 

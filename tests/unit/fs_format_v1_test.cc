@@ -163,7 +163,7 @@ TEST_F(FormatV1Test, AVersion1ImageMountsFscksAndIsRewrittenAsVersion2) {
     for (const auto& [ino, inode] : m.value()->ns().inodes) EXPECT_EQ(inode.btime_ns, 0) << ino;  // unknown
   }
   fsck::Report checked = fsck::check_device(*mem_, "v1 image", {});
-  EXPECT_EQ(checked.exit_code, fsck::EXIT_CLEAN) << (checked.errors.empty() ? "" : checked.errors.front());
+  EXPECT_EQ(checked.exit_code, fsck::EXIT_CLEAN) << (checked.errors().empty() ? "" : checked.errors().front());
   EXPECT_EQ(checked.chunks_shared, kFileChunks);
   EXPECT_EQ(checked.chunks_reserved, kFileChunks);
   ASSERT_EQ(newest_version_on_disk(), 1u);
@@ -185,7 +185,7 @@ TEST_F(FormatV1Test, AVersion1ImageMountsFscksAndIsRewrittenAsVersion2) {
     fs->shutdown();
   }
   checked = fsck::check_device(*mem_, "upgraded image", {});
-  EXPECT_EQ(checked.exit_code, fsck::EXIT_CLEAN) << (checked.errors.empty() ? "" : checked.errors.front());
+  EXPECT_EQ(checked.exit_code, fsck::EXIT_CLEAN) << (checked.errors().empty() ? "" : checked.errors().front());
   auto m = meta::MetaStore::open(*mem_, {.read_only = true});
   ASSERT_TRUE(m);
   EXPECT_EQ(m.value()->geometry().version, meta::kFormatVersion);

@@ -90,9 +90,9 @@ class FsckNamespace : public ::testing::Test {
   }
   static std::string all(const Report& r) {
     std::string s;
-    for (const auto& e : r.errors) s += "error: " + e + "\n";
-    for (const auto& e : r.repairs) s += "fixed: " + e + "\n";
-    for (const auto& e : r.notes) s += "note: " + e + "\n";
+    for (const auto& e : r.errors()) s += "error: " + e + "\n";
+    for (const auto& e : r.repairs()) s += "fixed: " + e + "\n";
+    for (const auto& e : r.notes()) s += "note: " + e + "\n";
     return s;
   }
   Namespace ns;
@@ -127,21 +127,43 @@ TEST_F(FsckNamespace, SpecialFilesAreCleanAndOnlyDeviceNodesMayHaveADeviceNumber
   ns.find(7)->rdev = 5;  // the FIFO
   r = check();
   EXPECT_NE(r.exit_code, EXIT_CLEAN);
-  EXPECT_TRUE(mentions(r.errors, "device number")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "device number")) << all(r);
 }
 
 TEST_F(FsckNamespace, MissingRootIsAnErrorLeft) {
   ns.inodes.erase(meta::ROOT_INO);
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "root directory"));
+  EXPECT_TRUE(mentions(r.errors(), "root directory"));
 }
 
 TEST_F(FsckNamespace, LxtEntryOutsideTheDataAreaIsAnError) {
   ns.find(2)->lxt[1] = rw(kChunks + 5);
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 2 chunk 1: maps physical chunk 105 outside the data area")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 2 chunk 1: maps physical chunk 105 outside the data area")) << all(r);
+}
+
+// Findings are values: which check found a defect, and what repairs it, without reading the text.
+TEST_F(FsckNamespace, FindingsSayWhichCheckFoundThemAndWhatRepairsThem) {
+  ns.find(2)->lxt[1] = rw(kChunks + 5);  // outside the data area: nothing repairs it
+  ns.find(2)->nlink = 5;                 // -p repairs it
+  ns.find(3)->entries["ghost"] = 99;     // only -y repairs it
+  ns.next_ino = 100;
+  Report r = check();
+  ASSERT_EQ(r.of(Check::chunk_maps, Severity::error).size(), 1u) << all(r);
+  EXPECT_EQ(r.of(Check::chunk_maps, Severity::error)[0].fix, Fix::none);
+  EXPECT_FALSE(r.of(Check::chunk_maps, Severity::error)[0].copy);
+  ASSERT_EQ(r.of(Check::link_counts, Severity::error).size(), 1u) << all(r);
+  EXPECT_EQ(r.of(Check::link_counts, Severity::error)[0].fix, Fix::preen);
+  ASSERT_EQ(r.of(Check::directory_entries, Severity::error).size(), 1u) << all(r);
+  EXPECT_EQ(r.of(Check::directory_entries, Severity::error)[0].fix, Fix::yes);
+  EXPECT_EQ(r.count(Severity::error), 3u) << all(r);
+
+  r = check(true);
+  EXPECT_EQ(r.of(Check::link_counts, Severity::repaired).size(), 1u) << all(r);
+  EXPECT_EQ(r.of(Check::directory_entries, Severity::repaired).size(), 1u) << all(r);
+  EXPECT_EQ(r.of(Check::chunk_maps, Severity::error).size(), 1u) << all(r);
 }
 
 TEST_F(FsckNamespace, MalformedLxtEntriesAreErrors) {
@@ -150,16 +172,16 @@ TEST_F(FsckNamespace, MalformedLxtEntriesAreErrors) {
   ns.find(4)->lxt[0] = rw(2) | 0x80;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 2 chunk 0: LXT entry without read permission")) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "inode 2 chunk 1: LXT entry with no port")) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "inode 4 chunk 0: LXT entry with reserved bits")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 2 chunk 0: LXT entry without read permission")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 2 chunk 1: LXT entry with no port")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 4 chunk 0: LXT entry with reserved bits")) << all(r);
 }
 
 TEST_F(FsckNamespace, ChunkOwnedTwiceWritableIsAnError) {
   ns.find(4)->lxt[0] = rw(1);  // /d/b and /a both write chunk 1
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "chunk 1: shared by 2 map entries")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "chunk 1: shared by 2 map entries")) << all(r);
 }
 
 TEST_F(FsckNamespace, ChunkSharedReadOnlyByAllOwnersIsACleanCopyOnWriteShare) {
@@ -180,7 +202,7 @@ TEST_F(FsckNamespace, ChunkWithMoreThan256OwnersIsAnError) {
   ns.next_ino = 10;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "chunk 7: 258 owners")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "chunk 7: 258 owners")) << all(r);
   ns.find(9)->lxt.resize(84);
   r = check();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
@@ -199,7 +221,7 @@ TEST_F(FsckNamespace, SharesThatThickVlunsCouldNotBreakForLackOfFreeChunksAreAnE
   EXPECT_EQ(r.chunks_reserved, 70u);
   EXPECT_EQ(r.chunks_free, 36u);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "thick vLUNs may need 70 chunks to break their shares, but only 36 are free")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "thick vLUNs may need 70 chunks to break their shares, but only 36 are free")) << all(r);
   // A snapshot of x instead of a writable copy, a thin z: only x holds a reserve, for 60 chunks.
   ns.find(8)->flags = meta::INODE_FLAG_READONLY;
   ns.find(9)->flags = meta::INODE_FLAG_THIN;
@@ -226,7 +248,7 @@ TEST_F(FsckNamespace, ZeroChunkIsMappedReadOnlyByAnyNumberOfThinVluns) {
   ns.find(8)->lxt[4] = rw(kChunks - 1);
   r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 8 chunk 4: maps the zero chunk 99 writable")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 8 chunk 4: maps the zero chunk 99 writable")) << all(r);
 }
 
 // The measured failure: a healthy thin vLUN promising four times the flash was "more than the data
@@ -271,7 +293,7 @@ TEST_F(FsckNamespace, LxtLongerThanTheOvercommitLimitIsAnError) {
   ns.next_ino = 8;
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 7: " + std::to_string(limit + 1) + " chunks, more than the " +
+  EXPECT_TRUE(mentions(r.errors(), "inode 7: " + std::to_string(limit + 1) + " chunks, more than the " +
                                      std::to_string(limit) + " a vLUN may have")) << all(r);
   ns.find(7)->lxt.resize(limit);
   EXPECT_EQ(check().exit_code, EXIT_CLEAN);
@@ -285,24 +307,24 @@ TEST_F(FsckNamespace, ThinVlunMappingAChunkOutsideTheDataAreaIsStillAnError) {
   ns.next_ino = 8;
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 7 chunk 250: maps physical chunk 101 outside the data area")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 7 chunk 250: maps physical chunk 101 outside the data area")) << all(r);
 }
 
 TEST_F(FsckNamespace, SizeBeyondTheProvisionedChunksIsAnError) {
   ns.find(4)->size = geometry().chunk_bytes() + 1;
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 4: size 65537 is beyond its 1 chunks")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 4: size 65537 is beyond its 1 chunks")) << all(r);
 }
 
 TEST_F(FsckNamespace, WrongFileLinkCountIsRepaired) {
   ns.find(2)->nlink = 5;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 2: link count is 5, but 2 names point to it")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 2: link count is 5, but 2 names point to it")) << all(r);
   r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_FIXED);
-  EXPECT_TRUE(mentions(r.repairs, "set to 2"));
+  EXPECT_TRUE(mentions(r.repairs(), "set to 2"));
   EXPECT_EQ(ns.find(2)->nlink, 2u);
   EXPECT_EQ(check().exit_code, EXIT_CLEAN);
 }
@@ -312,8 +334,8 @@ TEST_F(FsckNamespace, WrongDirectoryLinkCountIsRepaired) {
   ns.find(meta::ROOT_INO)->nlink = 9;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 3: directory link count is 2, should be 3")) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "inode 1: directory link count is 9, should be 3")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 3: directory link count is 2, should be 3")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 1: directory link count is 9, should be 3")) << all(r);
   EXPECT_EQ(check(true).exit_code, EXIT_FIXED);
   EXPECT_EQ(check().exit_code, EXIT_CLEAN);
 }
@@ -321,7 +343,7 @@ TEST_F(FsckNamespace, WrongDirectoryLinkCountIsRepaired) {
 TEST_F(FsckNamespace, WrongParentIsRepaired) {
   ns.find(5)->parent = meta::ROOT_INO;
   Report r = check();
-  EXPECT_TRUE(mentions(r.errors, "inode 5: '..' points to 1 but the directory is named in 3")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 5: '..' points to 1 but the directory is named in 3")) << all(r);
   EXPECT_EQ(check(true).exit_code, EXIT_FIXED);
   EXPECT_EQ(ns.find(5)->parent, 3u);
   EXPECT_EQ(check().exit_code, EXIT_CLEAN);
@@ -331,7 +353,7 @@ TEST_F(FsckNamespace, EntryNamingAMissingInodeIsRemoved) {
   ns.find(3)->entries["ghost"] = 99;
   ns.next_ino = 100;
   Report r = check();
-  EXPECT_TRUE(mentions(r.errors, "entry 'ghost' names missing inode 99")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "entry 'ghost' names missing inode 99")) << all(r);
   EXPECT_EQ(check(true).exit_code, EXIT_FIXED);
   EXPECT_FALSE(ns.find(3)->entries.count("ghost"));
   EXPECT_EQ(check().exit_code, EXIT_CLEAN);
@@ -342,7 +364,7 @@ TEST_F(FsckNamespace, InodeWithLinksButNoNameGoesToLostAndFound) {
   ns.next_ino = 8;
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 7: link count 1 but no directory names it")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 7: link count 1 but no directory names it")) << all(r);
   r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
   const Inode* lf = ns.find(ns.find(meta::ROOT_INO)->entries.at("lost+found"));
@@ -364,14 +386,14 @@ TEST_F(FsckNamespace, DirectoriesCutOffFromTheRootAreAnErrorLeft) {
   ns.next_ino = 8;
   Report r = check(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT);
-  EXPECT_TRUE(mentions(r.errors, "inode 5: directory not reachable from the root")) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "inode 7: directory not reachable from the root")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 5: directory not reachable from the root")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 7: directory not reachable from the root")) << all(r);
 }
 
 TEST_F(FsckNamespace, InodeNumberNotBelowNextInoIsRepaired) {
   ns.next_ino = 4;
   Report r = check();
-  EXPECT_TRUE(mentions(r.errors, "next inode number 4 is not above the highest inode 6")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "next inode number 4 is not above the highest inode 6")) << all(r);
   EXPECT_EQ(check(true).exit_code, EXIT_FIXED);
   EXPECT_EQ(ns.next_ino, 7u);
 }
@@ -385,7 +407,7 @@ TEST_F(FsckNamespace, OrphanIsANoteAndRepairFreesOnlyItsUnsharedChunks) {
   Report r = check();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
   EXPECT_EQ(r.orphans, 1u);
-  EXPECT_TRUE(mentions(r.notes, "inode 7: orphan")) << all(r);
+  EXPECT_TRUE(mentions(r.notes(), "inode 7: orphan")) << all(r);
   std::vector<uint64_t> freed;
   r = check(true, &freed);
   EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
@@ -418,8 +440,8 @@ TEST_F(FsckNamespace, PreenLeavesNameChangesToRepairEverything) {
   ns.next_ino = 100;
   Report r = check_namespace(ns, geometry(), Repair::kPreen);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "entry 'ghost' names missing inode 99 (not repaired when preening: fsck -y removes the entry)")) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "inode 7: link count 1 but no directory names it (fsck -y links it into /lost+found)")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "entry 'ghost' names missing inode 99 (not repaired when preening: fsck -y removes the entry)")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 7: link count 1 but no directory names it (fsck -y links it into /lost+found)")) << all(r);
   EXPECT_TRUE(ns.find(3)->entries.count("ghost")) << "preen removes no name";
   EXPECT_FALSE(ns.find(meta::ROOT_INO)->entries.count("lost+found")) << "preen adds no name";
   r = check_namespace(ns, geometry(), Repair::kAll);
@@ -430,7 +452,7 @@ TEST_F(FsckNamespace, PreenLeavesNameChangesToRepairEverything) {
 TEST_F(FsckNamespace, NonFileWithAChunkMapIsAnError) {
   ns.find(6)->lxt = {rw(30)};
   Report r = check();
-  EXPECT_TRUE(mentions(r.errors, "inode 6: not a regular file but has a chunk map")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "inode 6: not a regular file but has a chunk map")) << all(r);
 }
 
 TEST_F(FsckNamespace, ProgressReachesTheTotal) {
@@ -517,9 +539,9 @@ class FsckImage : public ::testing::Test {
   }
   static std::string all(const Report& r) {
     std::string s;
-    for (const auto& e : r.errors) s += "error: " + e + "\n";
-    for (const auto& e : r.repairs) s += "fixed: " + e + "\n";
-    for (const auto& e : r.notes) s += "note: " + e + "\n";
+    for (const auto& e : r.errors()) s += "error: " + e + "\n";
+    for (const auto& e : r.repairs()) s += "fixed: " + e + "\n";
+    for (const auto& e : r.notes()) s += "note: " + e + "\n";
     return s;
   }
   static bool mentions(const std::vector<std::string>& lines, const std::string& text) {
@@ -539,7 +561,7 @@ TEST_F(FsckImage, FreshAndPopulatedImagesAreClean) {
   EXPECT_EQ(r.files, 2u);
   EXPECT_EQ(r.directories, 2u);
   EXPECT_EQ(r.chunks_used, 1u);
-  EXPECT_TRUE(mentions(r.notes, "1 journal records replayed")) << all(r);
+  EXPECT_TRUE(mentions(r.notes(), "1 journal records replayed")) << all(r);
 }
 
 // A thin vLUN four times the data area, as the journal and a checkpoint hold it.
@@ -587,12 +609,31 @@ TEST_F(FsckImage, DamagedSuperblockCopyIsFoundAndRepaired) {
   write_bytes(4096 + 40, "garbage");  // copy 1 (generation 3, the one in use)
   Report r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "superblock copy 1 at byte 4096")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "superblock copy 1 at byte 4096")) << all(r);
   r = fsck(true);
   EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
-  EXPECT_TRUE(mentions(r.repairs, "wrote a fresh checkpoint")) << all(r);
+  EXPECT_TRUE(mentions(r.repairs(), "wrote a fresh checkpoint")) << all(r);
   r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
+}
+
+TEST_F(FsckImage, DamagedSuperblockCopyIsACopyFindingOfTheSuperblockCheck) {
+  populate();
+  write_bytes(4096 + 40, "garbage");  // copy 1
+  Report r = fsck();
+  const std::vector<Finding> found = r.of(Check::superblock, Severity::error);
+  ASSERT_EQ(found.size(), 1u) << all(r);
+  EXPECT_TRUE(found[0].copy);
+  EXPECT_EQ(found[0].fix, Fix::preen);
+  EXPECT_EQ(found[0].text.rfind("superblock copy 1 at byte 4096: ", 0), 0u) << found[0].text;
+  EXPECT_EQ(r.count(Severity::error), 1u) << "open() reports the same copy; it must not be repeated: " << all(r);
+  for (const Finding& f : r.findings) EXPECT_NE(f.check, Check::checkpoint) << f.text;
+
+  r = fsck(true);
+  const std::vector<Finding> superseded = r.of(Check::superblock, Severity::repaired);
+  ASSERT_EQ(superseded.size(), 1u) << all(r);
+  EXPECT_TRUE(superseded[0].copy);
+  EXPECT_EQ(r.of(Check::checkpoint, Severity::repaired).size(), 1u) << "the fresh checkpoint: " << all(r);
 }
 
 TEST_F(FsckImage, UnusableFallbackCheckpointIsANoteAndRepairRewritesIt) {
@@ -603,12 +644,12 @@ TEST_F(FsckImage, UnusableFallbackCheckpointIsANoteAndRepairRewritesIt) {
   write_bytes(geometry_.checkpoint_offset[0] + 100, "XXXX");
   Report r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
-  EXPECT_TRUE(mentions(r.notes, "checkpoint slot 0 (generation 2")) << all(r);
-  EXPECT_TRUE(mentions(r.notes, "bad CRC32C")) << all(r);
+  EXPECT_TRUE(mentions(r.notes(), "checkpoint slot 0 (generation 2")) << all(r);
+  EXPECT_TRUE(mentions(r.notes(), "bad CRC32C")) << all(r);
   EXPECT_EQ(fsck(true).exit_code, EXIT_FIXED);
   r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
-  EXPECT_FALSE(mentions(r.notes, "checkpoint slot")) << all(r);
+  EXPECT_FALSE(mentions(r.notes(), "checkpoint slot")) << all(r);
   EXPECT_EQ(r.files, 2u) << "nothing of the state in use is lost";
 }
 
@@ -618,7 +659,7 @@ TEST_F(FsckImage, DamagedCheckpointOfTheCopyInUseIsAnError) {
   write_bytes(geometry_.checkpoint_offset[1] + 100, "XXXX");
   Report r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "checkpoint slot 1 (generation 3")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "checkpoint slot 1 (generation 3")) << all(r);
 }
 
 TEST_F(FsckImage, NewestCheckpointDamagedFallsBackAndRepairKeepsTheOlderState) {
@@ -626,7 +667,7 @@ TEST_F(FsckImage, NewestCheckpointDamagedFallsBackAndRepairKeepsTheOlderState) {
   write_bytes(geometry_.checkpoint_offset[1] + 70, "XXXX");  // generation 3's image
   Report r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
-  EXPECT_TRUE(mentions(r.notes, "a fallback")) << all(r);
+  EXPECT_TRUE(mentions(r.notes(), "a fallback")) << all(r);
   EXPECT_EQ(fsck(true).exit_code, EXIT_FIXED);
   r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
@@ -639,14 +680,14 @@ TEST_F(FsckImage, BothSuperblocksDestroyedIsRefusedWithAMessage) {
   write_bytes(4096 + 40, "garbage");
   Report r = fsck(true);
   EXPECT_EQ(r.exit_code, EXIT_ERRORS_LEFT) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "no usable superblock")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "no usable superblock")) << all(r);
 }
 
 TEST_F(FsckImage, UnformattedImageIsAnOperationalError) {
   write_bytes(0, std::string(8192, '\0'));
   Report r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_OPERATIONAL) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "not formatted with vlunfs")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "not formatted with vlunfs")) << all(r);
 }
 
 TEST_F(FsckImage, MissingImageIsAnOperationalError) {
@@ -662,7 +703,7 @@ TEST_F(FsckImage, ImageInUseIsRefused) {
   ASSERT_TRUE(held);
   Report r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_OPERATIONAL) << all(r);
-  EXPECT_TRUE(mentions(r.errors, "mounted")) << all(r);
+  EXPECT_TRUE(mentions(r.errors(), "mounted")) << all(r);
 }
 
 TEST_F(FsckImage, OrphanOnDiskIsCleanAndRepairFreesAndZeroesItsChunk) {
@@ -680,7 +721,7 @@ TEST_F(FsckImage, OrphanOnDiskIsCleanAndRepairFreesAndZeroesItsChunk) {
   EXPECT_EQ(r.orphans, 1u);
   r = fsck(true);
   EXPECT_EQ(r.exit_code, EXIT_FIXED) << all(r);
-  EXPECT_TRUE(mentions(r.repairs, "orphan (no name) removed, 1 chunks freed")) << all(r);
+  EXPECT_TRUE(mentions(r.repairs(), "orphan (no name) removed, 1 chunks freed")) << all(r);
   r = fsck();
   EXPECT_EQ(r.exit_code, EXIT_CLEAN) << all(r);
   EXPECT_EQ(r.orphans, 0u);

@@ -41,8 +41,8 @@ TEST(HostileMetadata, TheUndamagedImageChecksClean) {
   ASSERT_FALSE(memory->write(0, base()));
   fsck::Report r = fsck::check_device(*memory, "memory", {});
   std::string all;
-  for (const auto& e : r.errors) all += "error: " + e + "\n";
-  for (const auto& e : r.notes) all += "note: " + e + "\n";
+  for (const auto& e : r.errors()) all += "error: " + e + "\n";
+  for (const auto& e : r.notes()) all += "note: " + e + "\n";
   EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << all;
   auto m = meta::MetaStore::open(*memory, {.read_only = true});
   ASSERT_TRUE(m);

@@ -86,7 +86,7 @@ class Hostile : public ::testing::Test {
   }
   void expect_fsck_clean() {
     fsck::Report r = fsck::check_device(*mem_, "memory", {});
-    EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors.empty() ? "" : r.errors.front());
+    EXPECT_EQ(r.exit_code, fsck::EXIT_CLEAN) << (r.errors().empty() ? "" : r.errors().front());
   }
   // The chunk (physical, device bytes) range of file `ino`'s first chunk.
   std::pair<uint64_t, uint64_t> first_chunk_bytes(Filesystem& fs, uint64_t ino) {

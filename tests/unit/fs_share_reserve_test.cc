@@ -81,7 +81,7 @@ class ShareReserveTest : public ::testing::Test {
     ASSERT_TRUE(m);
     meta::Namespace ns = m.value()->ns();
     fsck::Report r = fsck::check_namespace(ns, m.value()->geometry(), false);
-    EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_TRUE(r.errors().empty()) << r.errors().front();
     EXPECT_EQ(r.chunks_reserved, reserved);
   }
 

@@ -32,7 +32,7 @@ void flip_byte(store::BlockStore& device, uint64_t offset, uint8_t mask = 0x10) 
 
 std::string all_problems(const OpenReport& report) {
   std::string text;
-  for (const std::string& problem : report.problems) text += problem + "\n";
+  for (const OpenProblem& problem : report.problems) text += problem.text + "\n";
   return text;
 }
 
@@ -215,8 +215,8 @@ class DamageTest : public ::testing::Test {
     ASSERT_TRUE(store.append(create_record(store.ns(), ROOT_INO, name, S_IFREG | 0644)));
   }
   bool mentions(const OpenReport& report, const std::string& text) {
-    for (const std::string& problem : report.problems) {
-      if (problem.find(text) != std::string::npos) return true;
+    for (const OpenProblem& problem : report.problems) {
+      if (problem.text.find(text) != std::string::npos) return true;
     }
     return false;
   }

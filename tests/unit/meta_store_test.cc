@@ -339,8 +339,9 @@ TEST(Journal, ReplayStopsAtARecordThatDoesNotApplyAndReportsIt) {
   ASSERT_TRUE(store);
   EXPECT_EQ(report.records_replayed, 1u);
   ASSERT_EQ(report.problems.size(), 1u);
-  EXPECT_NE(report.problems[0].find("does not apply"), std::string::npos) << report.problems[0];
-  EXPECT_NE(report.problems[0].find("journal record 2"), std::string::npos) << report.problems[0];
+  EXPECT_EQ(report.problems[0].part, OpenProblemPart::journal);
+  EXPECT_NE(report.problems[0].text.find("does not apply"), std::string::npos) << report.problems[0].text;
+  EXPECT_NE(report.problems[0].text.find("journal record 2"), std::string::npos) << report.problems[0].text;
   // The refused record is overwritten by the next append and never seen again.
   create_file(*store, "b");
   ASSERT_FALSE(store->wait_durable(2));

@@ -48,9 +48,9 @@ inline ::testing::AssertionResult SameNamespace(const Namespace& a, const Namesp
 }
 
 inline ::testing::AssertionResult Consistent(const Namespace& ns) {
-  std::string why;
-  if (check_namespace(ns, &why)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << why;
+  Error broken = check_invariants(ns);
+  if (!broken) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << broken.message;
 }
 
 constexpr uint64_t kTestDeviceBytes = uint64_t{64} << 20;

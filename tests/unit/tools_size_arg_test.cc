@@ -9,18 +9,18 @@ namespace {
 constexpr uint64_t kKiB = 1024, kMiB = kKiB << 10, kGiB = kMiB << 10, kTiB = kGiB << 10;
 
 uint64_t size_of(const std::string& text, uint64_t default_unit = 1) {
-  std::string why;
-  auto size = parse_size(text, &why, default_unit);
-  EXPECT_TRUE(size) << "'" << text << "' refused: " << why;
-  return size.value_or(0);
+  auto size = parse_size(text, default_unit);
+  EXPECT_TRUE(size) << "'" << text << "' refused: " << (size ? "" : size.error().message);
+  return size ? size.value() : 0;
 }
 
 std::string refusal_of(const std::string& text) {
-  std::string why;
-  auto size = parse_size(text, &why);
-  EXPECT_FALSE(size) << "'" << text << "' accepted as " << size.value_or(0);
-  EXPECT_FALSE(why.empty()) << "'" << text << "' refused without a reason";
-  return why;
+  auto size = parse_size(text);
+  EXPECT_FALSE(size) << "'" << text << "' accepted as " << (size ? size.value() : 0);
+  if (size) return "";
+  EXPECT_EQ(size.error().value(), EINVAL);
+  EXPECT_FALSE(size.error().message.empty()) << "'" << text << "' refused without a reason";
+  return size.error().message;
 }
 
 TEST(SizeArg, BytesAndEveryUnitSpelling) {

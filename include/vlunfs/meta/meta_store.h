@@ -19,6 +19,20 @@ struct OpenOptions {
   bool read_only = false;  // no journal writes; checkpoint() fails with EROFS
 };
 
+// What a problem open() noticed is about. fsck reports the superblock copies and checkpoint slots
+// itself (inspect_metadata); the others only open() sees.
+enum class OpenProblemPart {
+  superblock_copy,  // one superblock copy
+  checkpoint,       // the checkpoint one superblock copy names
+  uuid,             // the two copies against each other
+  journal,          // replay stopped at a record that is intact but cannot be used
+};
+
+struct OpenProblem {
+  OpenProblemPart part;
+  std::string text;  // names what and where
+};
+
 // What open() found, for messages, fsck and tests.
 struct OpenReport {
   int superblock_used = -1;           // 0 or 1
@@ -26,7 +40,7 @@ struct OpenReport {
   bool fell_back = false;             // the newest superblock/checkpoint was unusable
   uint64_t records_replayed = 0;
   std::string journal_stop_reason;    // why replay stopped ("end of journal", "bad CRC at offset N", ...)
-  std::vector<std::string> problems;  // every defect noticed, in words that name what and where
+  std::vector<OpenProblem> problems;  // every defect noticed
 };
 
 class MetaStore {
