@@ -51,12 +51,20 @@ struct alignas(128) Command {
 };
 static_assert(offsetof(Command, sa) == 64);
 
-// The host end of one context: IOARRIN submission, RRQ completion with the toggle bit. Shared by
-// every thread of a context: a command may be completed (its RRQ entry consumed) by any thread.
+// The host end of one context: IOARRIN or SQ submission, RRQ completion with the toggle bit.
+// Shared by every thread of a context: a command may be completed (its RRQ entry consumed) by any
+// thread.
 class HostQueue {
  public:
+  // sq_entries of 0 submits through IOARRIN.
+  static constexpr unsigned kIoarrinMode = 0;
+
   // Zero-fills an RRQ of `rrq_entries`, programs rrq_start then rrq_end, starts with toggle 1.
-  explicit HostQueue(MmioWindow& mmio, unsigned rrq_entries = RRQ_ENTRIES);
+  // With `sq_entries` (at least 2) it submits in SQ mode (spec §4.7): a ring of that many IOARCB
+  // slots in host memory, programmed with sq_start then sq_end; each command is copied into the
+  // next slot with its IOASA address at offset 56 and sq_tail is advanced past it. At most
+  // sq_entries - 1 commands are outstanding, so the tail never catches up with the AFU's head.
+  explicit HostQueue(MmioWindow& mmio, unsigned rrq_entries = RRQ_ENTRIES, unsigned sq_entries = kIoarrinMode);
   ~HostQueue();
   HostQueue(const HostQueue&) = delete;
   HostQueue& operator=(const HostQueue&) = delete;
@@ -68,20 +76,26 @@ class HostQueue {
   // returns false the wait is abandoned (an adapter reset) and false is returned; the queue is
   // then unusable and must be replaced.
   bool execute(Command& cmd, const std::function<bool()>& idle);
-  // Context reset (write 1 to IOARRIN); true when the AFU acknowledged it.
+  // Context reset (write 1 to IOARRIN, or to sq_ctx_reset in SQ mode); true when the AFU
+  // acknowledged it.
   bool reset_context();
   uint64_t completions() const { return completions_.load(std::memory_order_relaxed); }
+  bool sq_mode() const { return !sq_.empty(); }
 
  private:
   void drain_rrq();
+  void post(Command& cmd);  // IOARRIN doorbell or SQ slot + sq_tail
 
   MmioWindow& mmio_;
   std::vector<uint64_t> rrq_;                     // guarded by rrq_mu_ (the AFU writes it)
-  std::counting_semaphore<1 << 20> credits_;      // one per RRQ slot, at most the AFU's cmd_room
+  std::counting_semaphore<1 << 20> credits_;      // one per RRQ slot, at most cmd_room / SQ slots - 1
   std::mutex rrq_mu_;                             // protects rrq_next_ and toggle_
   size_t rrq_next_ = 0;
   uint64_t toggle_ = 1;                           // pitfall 23: the first pass expects T = 1
   std::atomic<uint64_t> completions_{0};
+  std::vector<sisl::sisl_ioarcb> sq_;             // SQ mode's ring; empty in IOARRIN mode
+  std::mutex sq_mu_;                              // protects sq_next_ and the order of sq_tail writes
+  size_t sq_next_ = 0;                            // the slot the next command is copied into
 };
 
 // One READ(16)/WRITE(16) on a resource handle, as a user context issues it (spec §4.2): RES_HNDL,

@@ -202,6 +202,13 @@ inline constexpr uint32_t SISL_HOST_RRQ_END = 0x30;
 inline constexpr uint32_t SISL_HOST_CMD_ROOM = 0x38;
 inline constexpr uint32_t SISL_HOST_CTX_CTRL = 0x40;
 inline constexpr uint32_t SISL_HOST_MBOX_W = 0x48;
+// SQ mode (spec §4.6, §4.7): a host-memory ring of 64-byte IOARCB slots, bounds inclusive (start
+// written before end), the host advancing sq_tail to the slot after its last queued IOARCB.
+inline constexpr uint32_t SISL_HOST_SQ_START = 0x50;
+inline constexpr uint32_t SISL_HOST_SQ_END = 0x58;
+inline constexpr uint32_t SISL_HOST_SQ_HEAD = 0x60;  // read-only: the next slot the AFU fetches
+inline constexpr uint32_t SISL_HOST_SQ_TAIL = 0x68;
+inline constexpr uint32_t SISL_HOST_SQ_CTX_RESET = 0x70;  // write 1; reads back v-bit 0 clear when done
 inline constexpr uint32_t SISL_HOST_MMIO_SIZE = 0x10000;
 
 inline constexpr uint64_t SISL_ISTATUS_CMDROOM_OVERRUN = 0x10;

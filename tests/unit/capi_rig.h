@@ -8,9 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vlunfs::afu::capi::test_rig {
@@ -57,5 +59,30 @@ struct Blocks {
   uint8_t at(size_t i) { return static_cast<uint8_t*>(data())[i]; }
   std::vector<uint8_t> bytes;
 };
+
+// Four reads whose completions the simulated kernel holds back and posts in reverse order: each
+// must get its own block (written first with fill + i), and the first three, which wait while
+// the last comes late, sleep on the adapter fd and are woken by the RRQ-updated interrupt.
+inline void expect_reversed_completions_reach_their_commands(CapiRig& rig, DirectLun& lun, uint8_t fill) {
+  constexpr unsigned kThreads = 4;
+  for (unsigned i = 0; i < kThreads; ++i) {
+    Blocks b(1, static_cast<uint8_t>(fill + i));
+    ASSERT_FALSE(lun.write_blocks(i * 10, 1, b.data()));
+  }
+  rig.kernel->hold_completions(kThreads);
+  std::vector<std::thread> threads;
+  std::vector<uint8_t> seen(kThreads);
+  for (unsigned i = 0; i < kThreads; ++i) {
+    if (i == kThreads - 1) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    threads.emplace_back([&, i] {
+      Blocks b(1);
+      EXPECT_FALSE(lun.read_blocks(i * 10, 1, b.data()));
+      seen[i] = b.at(0);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (unsigned i = 0; i < kThreads; ++i) EXPECT_EQ(seen[i], fill + i);
+  EXPECT_GE(lun.stats().interrupts, 1u);
+}
 
 }  // namespace vlunfs::afu::capi::test_rig

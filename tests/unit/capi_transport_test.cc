@@ -122,42 +122,11 @@ TEST(CapiTransport, NoDoorbellWhileCmdRoomIsExhausted) {
   EXPECT_EQ(rig.kernel->counters().doorbells, before + 1);
 }
 
-TEST(CapiTransport, SqModeAdaptersAreRefusedCleanly) {
-  SimulatedKernelOptions o;
-  o.sq_mode = true;
-  CapiRig rig(o);
-  std::string why;
-  auto lun = DirectLun::open(*rig.kernel, rig.device, {}, &why);
-  ASSERT_FALSE(lun);
-  EXPECT_EQ(lun.error().value(), ENOTSUP);
-  EXPECT_NE(why.find("SQ-mode"), std::string::npos) << why;
-  EXPECT_EQ(rig.kernel->counters().open_contexts, 0u);
-}
-
 TEST(CapiTransport, CompletionsOutOfOrderReachTheirOwnCommands) {
   CapiRig rig;
   auto lun = rig.open();
   ASSERT_TRUE(lun);
-  constexpr unsigned kThreads = 4;
-  for (unsigned i = 0; i < kThreads; ++i) {
-    Blocks b(1, static_cast<uint8_t>(0x10 + i));
-    ASSERT_FALSE(lun->write_blocks(i * 10, 1, b.data()));
-  }
-  rig.kernel->hold_completions(kThreads);  // posted in reverse order once all four are in
-  std::vector<std::thread> threads;
-  std::vector<uint8_t> seen(kThreads);
-  for (unsigned i = 0; i < kThreads; ++i) {
-    // The last command comes late, so the first three wait on the adapter fd meanwhile.
-    if (i == kThreads - 1) std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    threads.emplace_back([&, i] {
-      Blocks b(1);
-      EXPECT_FALSE(lun->read_blocks(i * 10, 1, b.data()));
-      seen[i] = b.at(0);
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (unsigned i = 0; i < kThreads; ++i) EXPECT_EQ(seen[i], 0x10 + i);
-  EXPECT_GE(lun->stats().interrupts, 1u);  // the waiters slept on the adapter fd and were woken
+  test_rig::expect_reversed_completions_reach_their_commands(rig, *lun, 0x10);
 }
 
 TEST(CapiTransport, TransientAfuStatusIsRequeued) {

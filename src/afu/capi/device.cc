@@ -17,6 +17,8 @@ Kernel& program_kernel() {
     SimulatedKernelOptions o;
     o.device_path = kSimulatedDevicePath;
     o.image_path = image;
+    const char* sq = std::getenv(kSimulatedKernelSqEnv);
+    o.sq_mode = sq != nullptr && *sq != 0 && std::string(sq) != "0";
     return static_cast<Kernel*>(new SimulatedKernel(o));  // lives as long as the program
   }();
   return *kernel;

@@ -36,5 +36,8 @@ Result<CapiDevice> open_capi_device(const std::string& path, bool read_only,
 // image file, served as the CAPI LUN kSimulatedDevicePath (tests/e2e/test_capi_*.sh).
 inline constexpr const char* kSimulatedKernelEnv = "VLUNFS_CAPI_SIMULATED_KERNEL";
 inline constexpr const char* kSimulatedDevicePath = "/dev/sg-vlunfs-sim";
+// With the simulated kernel, a non-empty value other than "0" makes its AFU submit in SQ mode
+// (ATTACH returns DK_CXLFLASH_CONTEXT_SQ_CMD_MODE; tests/e2e/test_capi_lifecycle_sq.sh).
+inline constexpr const char* kSimulatedKernelSqEnv = "VLUNFS_CAPI_SIMULATED_KERNEL_SQ";
 
 }  // namespace vlunfs::afu::capi

@@ -97,10 +97,7 @@ std::error_code DirectLun::attach(std::string* why) {
   block_size_ = static_cast<uint32_t>(a.block_size);
   last_lba_ = a.last_lba;
   max_xfer_ = a.max_xfer ? a.max_xfer : 1;
-  if (a.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE) {
-    *why = path_ + ": the AFU wants SQ-mode submission, which this backend does not implement yet (IOARRIN only)";
-    return errno_error(ENOTSUP);
-  }
+  sq_mode_ = a.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;
   if (mmio_size_ < SISL_HOST_MMIO_SIZE || block_size_ == 0) {
     *why = path_ + ": ATTACH returned an MMIO size of " + std::to_string(mmio_size_) + " and block size " +
            std::to_string(block_size_) + "; not a SISLite AFU";
@@ -127,8 +124,14 @@ std::error_code DirectLun::map_and_program(std::string* why) {
     *why = path_ + ": the adapter's MMIO reads all ones (it is resetting); try again";
     return errno_error(EAGAIN);
   }
-  queue_ = std::make_unique<HostQueue>(*window_, options_.rrq_entries);
+  start_queue();
   return {};
+}
+
+void DirectLun::start_queue() {
+  queue_.reset();  // the old queue clears its ring registers before the new one programs them
+  queue_ = std::make_unique<HostQueue>(*window_, options_.rrq_entries,
+                                       sq_mode_ ? std::max(options_.sq_entries, 2u) : HostQueue::kIoarrinMode);
 }
 
 void DirectLun::unmap_and_close_adapter() {
@@ -216,6 +219,7 @@ std::error_code DirectLun::recover(uint64_t generation) {
     ctxid_ = static_cast<uint16_t>(r.context_id & 0xFFFFFFFF);
     adap_fd_ = static_cast<int>(r.adap_fd);
     adap_fd_ours_ = r.hdr.return_flags & DK_CXLFLASH_APP_CLOSE_ADAP_FD;
+    sq_mode_ = r.hdr.return_flags & DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;  // spec §3.8: the flag comes again
     mmio_size_ = r.mmio_size;
     if (auto ec = map_and_program(&why)) {
       log(why);
@@ -224,7 +228,7 @@ std::error_code DirectLun::recover(uint64_t generation) {
   } else {
     // Nothing to recover: the context was not reset; start the queue afresh over the same window,
     // since a command may have been lost.
-    queue_ = std::make_unique<HostQueue>(*window_, options_.rrq_entries);
+    start_queue();
   }
   generation_++;
   return {};

@@ -22,6 +22,7 @@ namespace vlunfs::afu::capi {
 struct DirectLunOptions {
   bool read_only = false;
   unsigned rrq_entries = 64;     // RRQ slots = most commands in flight on the context
+  unsigned sq_entries = 64;      // SQ slots, when ATTACH says the AFU submits in SQ mode (spec §4.7)
   unsigned max_requeues = 40;    // transient errors retried this often before EIO
   // Where failures go with their reason (the mount's log).
   std::function<void(const std::string&)> log;
@@ -73,6 +74,9 @@ class DirectLun {
   // adapter fd.
   std::error_code reattach_in_child(std::string* why);
   const DirectLunStats& stats() const { return stats_; }
+  // Whether ATTACH (or RECOVER_AFU) returned DK_CXLFLASH_CONTEXT_SQ_CMD_MODE: commands then go
+  // through a submission queue in host memory instead of IOARRIN.
+  bool sq_mode() const { return sq_mode_; }
 
   // For kernel vLUNs: the same transport on another resource handle of this context (the AFU
   // checks the vLBA against the vLUN's LXT), and the context's identity for their ioctls.
@@ -88,6 +92,7 @@ class DirectLun {
   DirectLun(Kernel& kernel, const DirectLunOptions& options) : kernel_(kernel), options_(options) {}
   std::error_code attach(std::string* why);
   std::error_code map_and_program(std::string* why);
+  void start_queue();  // a fresh HostQueue over window_, in the context's submission mode
   void unmap_and_close_adapter();
   void teardown();
   std::error_code transfer(uint64_t handle, uint64_t lba, uint64_t nblocks, void* buf, bool write);
@@ -110,6 +115,7 @@ class DirectLun {
   uint64_t mmio_size_ = 0;
   void* mmio_base_ = nullptr;
   bool adap_fd_ours_ = false;  // ATTACH returned APP_CLOSE_ADAP_FD
+  bool sq_mode_ = false;       // ATTACH returned CONTEXT_SQ_CMD_MODE
   std::unique_ptr<MappedWindow> window_;
   std::unique_ptr<HostQueue> queue_;
   bool have_handle_ = false;

@@ -1,9 +1,13 @@
 // The simulated kernel (simulated_kernel.h). Each mapped window is an interposer in front of the
 // software AFU's context registers: it forwards the registers, keeps the host's RRQ itself (the
 // AFU posts into a shadow ring that is copied over, so completions can be injected, held back and
-// reordered), and raises SISL_MSI_RRQ_UPDATED as a cxl_event on the adapter fd.
+// reordered), and raises SISL_MSI_RRQ_UPDATED as a cxl_event on the adapter fd. In SQ mode the
+// window is also the AFU's SQ front end: it fetches IOARCBs from the host's ring, runs each on a
+// copy through the software AFU (which knows only IOARRIN), then writes the IOASA where the
+// IOARCB's offset 56 points and posts that address to the RRQ (spec §4.7, pitfall 23).
 #include "afu/capi/simulated_kernel.h"
 
+#include "vlunfs/afu.h"
 #include "vlunfs/cxlflash_ioctl.h"
 #include "vlunfs/sim_afu.h"
 #include "vlunfs/vlun.h"
@@ -33,6 +37,12 @@ namespace {
 constexpr uint64_t kLunId = 1;
 constexpr unsigned kPorts = 0x3;
 
+// A command fetched from an SQ, running as a copy whose IOASA follows it (as IOARRIN mode has it).
+struct SqCommand {
+  std::unique_ptr<Command> copy;
+  uint64_t ioasa_ea = 0;  // where the host wants the IOASA (IOARCB offset 56)
+};
+
 struct Window {
   uint64_t cookie = 0;
   int adap_fd = -1;
@@ -42,6 +52,16 @@ struct Window {
   std::vector<uint64_t> shadow;  // the ring the AFU really posts into
   size_t shadow_cursor = 0;
   uint64_t shadow_toggle = 1;
+  uint64_t sq_start = 0, sq_end = 0, sq_head = 0, sq_tail = 0;  // SQ mode's ring and positions
+  std::map<uint64_t, SqCommand> sq_running;                     // by the copy's IOARCB EA
+
+  uint64_t sq_slots() const { return sq_end < sq_start || sq_start == 0 ? 0 : (sq_end - sq_start) / sizeof(sisl_ioarcb) + 1; }
+  uint64_t sq_index(uint64_t ea) const { return (ea - sq_start) / sizeof(sisl_ioarcb); }
+  // IOARCBs queued and not yet fetched.
+  uint64_t sq_depth() const {
+    const uint64_t n = sq_slots();
+    return n == 0 ? 0 : (sq_index(sq_tail) + n - sq_index(sq_head)) % n;
+  }
 };
 
 struct Fault {
@@ -73,6 +93,7 @@ struct SimulatedKernel::Impl {
   bool unit_attention = false;
   unsigned cmd_room = 256;
   unsigned hold = 0;
+  bool sq_stalled = false;
   std::vector<std::pair<Window*, uint64_t>> held;  // (window, RRQ entry without T) in arrival order
 
   void post(Window& w, uint64_t ea, uint8_t msi) {
@@ -123,11 +144,72 @@ struct SimulatedKernel::Impl {
       sa->sense_data[7] = 10;
       sa->sense_data[12] = 0x29;  // power on, reset or bus device reset occurred
     }
-    post(w, reinterpret_cast<uint64_t>(rcb), rcb->msi);
+    finish(w, reinterpret_cast<uint64_t>(rcb), rcb->msi);
+  }
+
+  // A command has completed (its IOASA is behind the IOARCB at `ea`): posts `ea` to the host's
+  // RRQ, or for a command fetched from the SQ, copies the IOASA to where the host asked and posts
+  // that address.
+  void finish(Window& w, uint64_t ea, uint8_t msi) {
+    auto it = w.sq_running.find(ea);
+    if (it == w.sq_running.end()) {
+      post(w, ea, msi);
+      return;
+    }
+    // host_use (the IOASA's last 32 bytes) belongs to the host and is left alone.
+    std::memcpy(reinterpret_cast<void*>(it->second.ioasa_ea), &it->second.copy->sa, offsetof(sisl_ioasa, host_use));
+    const uint64_t ioasa_ea = it->second.ioasa_ea;
+    w.sq_running.erase(it);
+    post(w, ioasa_ea, msi);
+  }
+
+  // The host advanced sq_tail: the AFU fetches every queued IOARCB in ring order.
+  void fetch_sq(Window& w) {
+    while (!sq_stalled && w.sq_slots() != 0 && w.sq_head != w.sq_tail) {
+      const auto* slot = reinterpret_cast<const sisl_ioarcb*>(w.sq_head);
+      w.sq_head = w.sq_head == w.sq_end ? w.sq_start : w.sq_head + sizeof(sisl_ioarcb);
+      counters.sq_fetches++;
+      if (slot->reserved == 0 || slot->reserved % 16 != 0) {
+        counters.sq_faults++;  // nowhere to write the IOASA (intr_status IOASA write fault)
+        continue;
+      }
+      SqCommand command{std::make_unique<Command>(), slot->reserved};
+      command.copy->rcb = *slot;
+      const uint64_t ea = reinterpret_cast<uint64_t>(&command.copy->rcb);
+      w.sq_running.emplace(ea, std::move(command));
+      execute(w, ea);
+    }
+  }
+
+  void write_sq_tail(Window& w, uint64_t tail) {
+    const uint64_t n = w.sq_slots();
+    if (n == 0 || tail < w.sq_start || tail > w.sq_end || (tail - w.sq_start) % sizeof(sisl_ioarcb) != 0) {
+      counters.sq_faults++;  // a tail outside the ring: the AFU cannot fetch there
+      return;
+    }
+    // A host that queues as many IOARCBs as the ring has slots makes tail == head: the AFU sees
+    // an empty ring and the unfetched IOARCBs are lost (spec §4.7: at most ring size - 1).
+    const uint64_t advance = (w.sq_index(tail) + n - w.sq_index(w.sq_tail)) % n;
+    if (w.sq_depth() + advance >= n) counters.sq_overruns++;
+    w.sq_tail = tail;
+    fetch_sq(w);
   }
 
   void doorbell(Window& w, uint64_t ea) {
     counters.doorbells++;
+    if (options.sq_mode && ea != SISL_IOARRIN_CTX_RST) {
+      // The simulator's rule for an SQ-mode AFU [inferred]: IOARRIN takes no IOARCBs, so a host
+      // that rings it anyway gets a capability violation instead of a silent success.
+      sisl_rc rc{};
+      rc.afu_rc = SISL_AFU_RC_CAP_VIOLATION;
+      if (ea != 0 && ea % 16 == 0) complete_injected(w, reinterpret_cast<sisl_ioarcb*>(ea), rc, 0, false);
+      return;
+    }
+    execute(w, ea);
+  }
+
+  // Runs the IOARCB at `ea` (its IOASA right behind it): injected faults first, else the AFU.
+  void execute(Window& w, uint64_t ea) {
     auto* rcb = reinterpret_cast<sisl_ioarcb*>(ea);
     if (ea != SISL_IOARRIN_CTX_RST && ea % 16 == 0 && ea != 0) {
       if (fault.count > 0) {
@@ -156,7 +238,7 @@ struct SimulatedKernel::Impl {
         w.shadow_toggle ^= SISL_RESP_HANDLE_T_BIT;
       }
       const uint64_t done = entry & ~SISL_RESP_HANDLE_T_BIT;
-      post(w, done, reinterpret_cast<sisl_ioarcb*>(done)->msi);
+      finish(w, done, reinterpret_cast<sisl_ioarcb*>(done)->msi);
     }
   }
 
@@ -288,6 +370,7 @@ int SimulatedKernel::ioctl(int fd, unsigned long request, void* arg) {
       s.adapter_cookie[fresh] = r->context_id;
       r->mmio_size = SISL_HOST_MMIO_SIZE;
       r->hdr.return_flags = DK_CXLFLASH_APP_CLOSE_ADAP_FD | DK_CXLFLASH_RECOVER_AFU_CONTEXT_RESET;
+      if (s.options.sq_mode) r->hdr.return_flags |= DK_CXLFLASH_CONTEXT_SQ_CMD_MODE;  // spec §3.8
       break;
     }
     case BLKZEROOUT: {  // what sd does for a disk node: the range reads as zeros after
@@ -397,6 +480,11 @@ uint64_t SimulatedKernel::mmio_read64(void* base, uint32_t offset) {
     case SISL_HOST_CMD_ROOM: return std::min<uint64_t>(w->afu->read64(offset), s.cmd_room);
     case SISL_HOST_RRQ_START: return w->host_rrq_start;
     case SISL_HOST_RRQ_END: return w->host_rrq_end;
+    case SISL_HOST_SQ_START: return w->sq_start;
+    case SISL_HOST_SQ_END: return w->sq_end;
+    case SISL_HOST_SQ_HEAD: return w->sq_head;
+    case SISL_HOST_SQ_TAIL: return w->sq_tail;
+    case SISL_HOST_SQ_CTX_RESET: return 0;  // a context reset completes at once
     default: return w->afu->read64(offset);
   }
 }
@@ -427,6 +515,15 @@ void SimulatedKernel::mmio_write64(void* base, uint32_t offset, uint64_t value) 
       w->afu->write64(SISL_HOST_RRQ_END, reinterpret_cast<uint64_t>(&w->shadow.back()));
       break;
     case SISL_HOST_IOARRIN: s.doorbell(*w, value); break;
+    case SISL_HOST_SQ_START:  // spec §4.6: start before end; the ring starts empty
+      w->sq_start = w->sq_head = w->sq_tail = value;
+      w->sq_end = 0;
+      break;
+    case SISL_HOST_SQ_END: w->sq_end = value; break;
+    case SISL_HOST_SQ_TAIL: s.write_sq_tail(*w, value); break;
+    case SISL_HOST_SQ_CTX_RESET:  // abort what is queued and not fetched; no RRQ entries for it
+      if (value & SISL_IOARRIN_CTX_RST) w->sq_head = w->sq_tail;
+      break;
     default: w->afu->write64(offset, value);
   }
 }
@@ -467,6 +564,19 @@ void SimulatedKernel::set_cmd_room(unsigned room) {
 void SimulatedKernel::hold_completions(unsigned count) {
   std::lock_guard lock(impl_->mu);
   impl_->hold = count;
+}
+
+void SimulatedKernel::stall_sq(bool stalled) {
+  std::lock_guard lock(impl_->mu);
+  impl_->sq_stalled = stalled;
+  for (auto& [base, w] : impl_->windows) impl_->fetch_sq(w);
+}
+
+uint64_t SimulatedKernel::sq_queued() const {
+  std::lock_guard lock(impl_->mu);
+  uint64_t queued = 0;
+  for (const auto& [base, w] : impl_->windows) queued += w.sq_depth();
+  return queued;
 }
 
 void SimulatedKernel::raise_error_event(uint16_t type) {

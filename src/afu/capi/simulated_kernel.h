@@ -22,12 +22,17 @@ struct SimulatedKernelOptions {
   store::BlockStore* store = nullptr;           // used instead of image_path when set (tests)
   uint32_t block_size = 4096;
   unsigned cmd_room = 256;                      // the AFU's cmd_room per context
-  bool sq_mode = false;                         // ATTACH answers CONTEXT_SQ_CMD_MODE
+  // ATTACH answers CONTEXT_SQ_CMD_MODE: IOARCBs come through the host's SQ (sq_start/sq_end/
+  // sq_tail) and the RRQ returns IOASA addresses; IOARRIN then refuses commands.
+  bool sq_mode = false;
 };
 
 struct SimulatedKernelCounters {
   std::atomic<uint64_t> doorbells{0}, attaches{0}, detaches{0}, releases{0}, verifies{0}, recovers{0},
-      events_delivered{0}, open_contexts{0};
+      events_delivered{0}, open_contexts{0},
+      sq_fetches{0},   // IOARCBs fetched from an SQ
+      sq_overruns{0},  // sq_tail writes that queued more IOARCBs than the ring holds unfetched
+      sq_faults{0};    // sq_tail outside the ring, or a fetched IOARCB without an IOASA address
 };
 
 class SimulatedKernel final : public Kernel {
@@ -61,6 +66,10 @@ class SimulatedKernel final : public Kernel {
   void hold_completions(unsigned count);
   // An error event (CXL_EVENT_DATA_STORAGE or CXL_EVENT_AFU_ERROR) on every adapter fd.
   void raise_error_event(uint16_t type);
+  // SQ mode: the AFU stops fetching from every SQ (true) or fetches what is queued and goes on.
+  void stall_sq(bool stalled);
+  // IOARCBs queued in the SQs and not yet fetched.
+  uint64_t sq_queued() const;
   const SimulatedKernelCounters& counters() const;
 
   struct Impl;
