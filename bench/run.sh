@@ -458,7 +458,7 @@ report() {
          "$([ -n "$QSD_BIN" ] && "$QSD_BIN" --version | head -1 | sed 's/^qemu-storage-daemon version //')," \
          "FUSE export (type=fuse, writable=on; it opens its file with direct_io, so nothing is cached in the mount)" \
          "of a raw image file (driver=file, aio=io_uring): qsd with cache.direct=off (the image's page cache serves repeats)," \
-         "qsd direct with cache.direct=on (qemu's cache=none). nbdfuse, the other FUSE exporter, is not packaged in Debian 12."
+         "qsd direct with cache.direct=on (qemu's cache=none). nbdfuse, the other FUSE exporter, is not measured (Debian 12 ships it in libnbd-bin, not as a package of its own; it needs an NBD server such as qemu-nbd or nbdkit)."
     echo
     cat "$DIR/table.md"
     if [ -n "${V_RSS_EMPTY:-}" ]; then
