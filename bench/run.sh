@@ -6,10 +6,18 @@
 #   floor       (sequential jobs) the same pass-through with -o discard: writes dropped, reads
 #               answered with zeros; what FUSE allows any daemon at best,
 #   vlunfs      a vlunfs mount of a simulated flash image in that directory;
+#   vlunfs-direct (with --image-direct) the same with -o image_direct (the image opened O_DIRECT);
+#   qsd         qemu-storage-daemon's FUSE export of a raw image file in that directory (aio=io_uring,
+#               cache.direct=off), and qsd-direct, the same with cache.direct=on (qemu's cache=none),
+#               with --image-direct: the FUSE volume exporter to beat (issue 17). Needs
+#               /usr/bin/qemu-storage-daemon (Debian: apt-get install qemu-system-common); skipped
+#               with a message without it, or with --no-qsd;
 # data jobs (bench/fio/jobs.fio) with the page cache cold and, for reads, warm; ext4 in a loop
 # device with small files; and vlunfs's metadata: create+unlink, resize to 1 TiB and back, mount
 # time with 10,000 and 100,000 files, daemon memory. Prints a table of medians (min-max) and the
-# ratios vlunfs/raw and vlunfs/passthrough, and writes it into bench/RESULTS.md.
+# ratios vlunfs/raw, vlunfs/passthrough and vlunfs/qsd, and writes it into bench/RESULTS.md. After
+# each run's warm sequential read it records how much of each target's backing file, and of the
+# file seen through the mount, is in the page cache (fincore): the bytes a target caches twice.
 #
 # Run as root (drop_caches, mounts, loop devices):
 #   bench/run.sh                     default: 1 GiB files, 5 s per random job, 3 runs (~15-20 min)
@@ -17,9 +25,11 @@
 #   bench/run.sh --fuse-opts writeback_cache --only data --tag writeback_cache
 #                                    the same data jobs with a FUSE option on both FUSE targets
 #   bench/run.sh --rbd               vlunfs over Ceph RBD vs rbd-fuse, one local test cluster
+#   bench/run.sh --only data --image-direct
+#                                    adds the vlunfs -o image_direct and qsd cache.direct=on columns
 # Options: --dir DIR (scratch; default /var/tmp/vlunfs-bench), --build DIR (default build-perf,
 # a Release build, configured if missing and always rebuilt), --runs N, --size MiB, --runtime S,
-# --only data|meta, --no-results.
+# --only data|meta, --no-results, --image-direct, --no-qsd.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +42,8 @@ ONLY=all
 FUSE_OPTS=""
 TAG=default
 WRITE_RESULTS=1
+IMAGE_DIRECT=0
+QSD=1
 ARGS="$*"
 # --rbd: the data jobs on vlunfs over a Ceph RBD image and on rbd-fuse instead (bench/rbd.sh).
 case " $* " in *" --rbd "*) exec bash "$(dirname "$0")/rbd.sh" "$@" ;; esac
@@ -47,13 +59,22 @@ while [ $# -gt 0 ]; do
     --fuse-opts) FUSE_OPTS=$2; shift ;;
     --tag) TAG=$2; shift ;;
     --no-results) WRITE_RESULTS=0 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --image-direct) IMAGE_DIRECT=1 ;;
+    --no-qsd) QSD=0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (drop_caches, mounts, loop devices)" >&2; exit 1; }
 command -v fio >/dev/null || { echo "run.sh: fio is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
+command -v fincore >/dev/null || { echo "run.sh: fincore is missing: it is in util-linux" >&2; exit 1; }
+QSD_BIN=$(command -v qemu-storage-daemon || true)
+if [ "$QSD" = 1 ] && [ -z "$QSD_BIN" ]; then
+  echo "run.sh: qemu-storage-daemon is missing, so the qsd column is left out:" \
+       "install qemu-system-common (Debian) for it, or pass --no-qsd to silence this" >&2
+  QSD=0
+fi
 
 # Always brought up to date with the tree (incremental): a stale binary would measure old code.
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$top" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -72,8 +93,10 @@ IMG=$DIR/flash.img
 MNT_V=$DIR/mnt-vlunfs
 MNT_P=$DIR/mnt-pt
 MNT_F=$DIR/mnt-floor
+IMG_D=$DIR/flash-direct.img
+MNT_VD=$DIR/mnt-vlunfs-direct
 EXT4=$DIR/mnt-ext4
-mkdir -p "$MNT_V" "$MNT_P" "$MNT_F" "$EXT4"
+mkdir -p "$MNT_V" "$MNT_P" "$MNT_F" "$EXT4" "$MNT_VD"
 opt_args=()
 [ -n "$FUSE_OPTS" ] && opt_args=(-o "$FUSE_OPTS")
 
@@ -87,9 +110,32 @@ cleanup() {
   mountpoint -q "$EXT4" && umount "$EXT4"
   losetup -a 2>/dev/null | grep -F "$DIR/" | cut -d: -f1 | while read -r dev; do losetup -d "$dev"; done
   for m in "$DIR"/mnt-*; do mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }; done
+  stop_qsd
   wait_daemons
   rm -f "$IMG" "$DIR"/*.img "$DIR"/*.dat "$DIR"/raw-big
   rm -rf "$DIR"/meta-raw "$DIR"/mnt-*
+}
+# qemu-storage-daemon's FUSE exports (mounted on a regular file; SIGTERM alone leaves the mount).
+QSD_PIDS=()
+stop_qsd() {
+  local pid
+  for m in "$DIR"/qsd-mnt*; do [ -e "$m" ] && mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }; done
+  for pid in "${QSD_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${QSD_PIDS[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done; done
+  QSD_PIDS=()
+  rm -f "$DIR"/qsd-mnt* "$DIR"/qsd*.pid
+}
+# start_qsd NAME CACHE_DIRECT: exports $DIR/NAME.img (raw) on the file $DIR/qsd-mnt-NAME.
+start_qsd() {
+  local name=$1 direct=$2 mnt=$DIR/qsd-mnt-$1
+  : >"$mnt"
+  "$QSD_BIN" --blockdev "node-name=file,driver=file,filename=$DIR/$name.img,cache.direct=$direct,aio=io_uring" \
+             --blockdev node-name=fmt,driver=raw,file=file \
+             --export "type=fuse,id=exp,node-name=fmt,mountpoint=$mnt,writable=on" \
+             --pidfile "$DIR/$name.pid" --daemonize 2>>"$DIR/daemon.log" \
+    || { echo "run.sh: qemu-storage-daemon did not start (see $DIR/daemon.log)" >&2; exit 1; }
+  QSD_PIDS+=("$(cat "$DIR/$name.pid")")
+  fs_ready "$mnt"
 }
 # A daemon finishes its checkpoint after umount returns; the image stays locked until then.
 wait_daemons() {
@@ -122,21 +168,62 @@ target_file() {
     passthrough) echo "$MNT_P/file" ;;
     floor) echo "$MNT_F/file" ;;
     vlunfs) echo "$MNT_V/bench" ;;
+    vlunfs-direct) echo "$MNT_VD/bench" ;;
+    qsd) echo "$DIR/qsd-mnt-qsd" ;;
+    qsd-direct) echo "$DIR/qsd-mnt-qsd-direct" ;;
   esac
+}
+# backing_file TARGET: the file on the store's filesystem that holds the target's bytes.
+backing_file() {
+  case $1 in
+    raw) echo "$DIR/raw.dat" ;;
+    passthrough) echo "$DIR/pt-backing.dat" ;;
+    vlunfs) echo "$IMG" ;;
+    vlunfs-direct) echo "$IMG_D" ;;
+    qsd|qsd-direct) echo "$DIR/$1.img" ;;
+  esac
+}
+# The targets of the random jobs, in the table's order (the sequential ones add the floor).
+TARGETS=(raw passthrough vlunfs)
+[ "$IMAGE_DIRECT" = 1 ] && TARGETS+=(vlunfs-direct)
+[ "$QSD" = 1 ] && TARGETS+=(qsd)
+[ "$QSD" = 1 ] && [ "$IMAGE_DIRECT" = 1 ] && TARGETS+=(qsd-direct)
+cached_mib() { awk -v b="$(fincore --bytes --noheadings --output RES "$1" 2>/dev/null || echo 0)" 'BEGIN {printf "%.0f\n", b / 1048576}'; }
+# note_page_cache TARGET RUN, right after the target's warm read (every job starts with the caches
+# dropped): how much of its backing file, and of the file as its mount shows it, is cached.
+note_page_cache() {
+  local t=$1 run=$2
+  [ -n "$(backing_file "$t")" ] || return 0
+  printf '%s\t%s\t%s\t%s\n' "page cache: backing file after seq-read (warm) (MiB)" "$t" "$run" "$(cached_mib "$(backing_file "$t")")" >>"$OUT"
+  [ "$t" = raw ] && return 0
+  printf '%s\t%s\t%s\t%s\n' "page cache: file in the mount after seq-read (warm) (MiB)" "$t" "$run" "$(cached_mib "$(target_file "$t")")" >>"$OUT"
 }
 
 setup_targets() {
-  rm -f "$IMG" "$DIR/raw.dat" "$DIR/pt-backing.dat" "$DIR/floor-backing.dat"
+  rm -f "$IMG" "$IMG_D" "$DIR/raw.dat" "$DIR/pt-backing.dat" "$DIR/floor-backing.dat" "$DIR"/qsd*.img
   # 1 TiB of chunks for the resize test, the bench file and the pool's zero chunk; sparse.
   "$MKFS" --size 1040G "$IMG" >/dev/null
   mount_vlunfs "$IMG" "$MNT_V" "${opt_args[@]}"
+  if [ "$IMAGE_DIRECT" = 1 ]; then
+    "$MKFS" --size 1040G "$IMG_D" >/dev/null
+    mount_vlunfs "$IMG_D" "$MNT_VD" -o "image_direct${FUSE_OPTS:+,$FUSE_OPTS}"
+    truncate -s ${SIZE_MB}M "$MNT_VD/bench"
+  fi
+  if [ "$QSD" = 1 ]; then
+    truncate -s ${SIZE_MB}M "$DIR/qsd.img"
+    start_qsd qsd off
+    if [ "$IMAGE_DIRECT" = 1 ]; then
+      truncate -s ${SIZE_MB}M "$DIR/qsd-direct.img"
+      start_qsd qsd-direct on
+    fi
+  fi
   truncate -s ${SIZE_MB}M "$DIR/pt-backing.dat" "$DIR/raw.dat" "$DIR/floor-backing.dat"
   "$PT" "${opt_args[@]}" "$DIR/pt-backing.dat" "$MNT_P"
   fs_ready "$MNT_P"
   "$PT" "${opt_args[@]}" -o discard "$DIR/floor-backing.dat" "$MNT_F"
   fs_ready "$MNT_F"
   truncate -s ${SIZE_MB}M "$MNT_V/bench"
-  for t in raw passthrough vlunfs; do
+  for t in "${TARGETS[@]}"; do
     # Every timed write is an overwrite of written blocks, on every target alike.
     BENCH_FILE=$(target_file $t) BENCH_SIZE=${SIZE_MB}M BENCH_RUNTIME=$RUNTIME \
       fio --minimal --section=seq-write "$JOBS" >/dev/null
@@ -159,7 +246,8 @@ fio_value() {
 DATA_JOBS=(seq-write seq-read:cold seq-read:warm
            randread-1j:cold randread-1j:warm randread-2j:cold randread-2j:warm
            randread-qd32:cold randread-qd32:warm
-           randwrite-1j:cold randwrite-2j:cold randwrite-qd32:cold)
+           randwrite-1j:cold randwrite-2j:cold randwrite-qd32:cold
+           randwrite-fsync:cold randwrite-16k-fdatasync:cold)
 
 # An untimed write of a file's size with its fsync, before each run: after the random writes that
 # end a run, the virtio disk's host is still flushing, and a first timed write would pay for it
@@ -172,7 +260,7 @@ settle_disk() {
 }
 
 run_data() {
-  log "data jobs: ${SIZE_MB} MiB files, ${RUNTIME} s per random job, $RUNS runs, FUSE options '${FUSE_OPTS:-none}'"
+  log "data jobs: ${SIZE_MB} MiB files, ${RUNTIME} s per random job, $RUNS runs, FUSE options '${FUSE_OPTS:-none}', targets ${TARGETS[*]}"
   setup_targets
   for run in $(seq "$RUNS"); do
     settle_disk
@@ -180,8 +268,8 @@ run_data() {
     for spec in "${DATA_JOBS[@]}"; do
       local section=${spec%%:*} state=cold
       [ "$spec" != "$section" ] && state=${spec#*:}
-      local targets=(raw passthrough vlunfs)
-      case $section in seq-*) targets=(raw floor passthrough vlunfs) ;; esac
+      local targets=("${TARGETS[@]}")
+      case $section in seq-*) targets=(raw floor "${TARGETS[@]:1}") ;; esac
       # Each run starts with another target, so that what a job leaves behind (the disk's flush,
       # the load) does not always fall on the same target of the next.
       local k=$(( (run - 1) % ${#targets[@]} ))
@@ -194,6 +282,7 @@ run_data() {
         v=$(fio_value "$f" "$section")
         printf '%s\t%s\t%s\t%s\n' "$section ($state)" "$t" "$run" "$v" >>"$OUT"
         log "run $run $section ($state) $t: $v"
+        [ "$spec" = seq-read:warm ] && note_page_cache "$t" "$run"
       done
     done
   done
@@ -202,6 +291,8 @@ run_data() {
   # Memory after the data jobs, with every serving thread started.
   V_RSS_DATA=$(rss_kib "$(daemon_pid "$IMG")")
   umount "$MNT_P" "$MNT_F" "$MNT_V"
+  [ "$IMAGE_DIRECT" = 1 ] && umount "$MNT_VD"
+  stop_qsd
   wait_daemons
 }
 
@@ -211,7 +302,7 @@ ext4_small_files() {
   local n=10000
   for run in $(seq "$RUNS"); do
     note_load "ext4 run $run start"
-    for t in raw passthrough vlunfs; do
+    for t in "${TARGETS[@]}"; do
       local f
       f=$(target_file $t)
       mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$f"
@@ -328,19 +419,46 @@ ratio() {  # ratio JOB DENOMINATOR [NUMERATOR, default vlunfs]
   awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "–"; else printf "%.2f", a / b }'
 }
 
+column_name() {
+  case $1 in
+    floor) echo "FUSE floor" ;;
+    passthrough) echo "pass-through" ;;
+    vlunfs-direct) echo "vlunfs image_direct" ;;
+    qsd) echo "qsd" ;;
+    qsd-direct) echo "qsd direct" ;;
+    *) echo "$1" ;;
+  esac
+}
+
 report() {
   local jobs
   mapfile -t jobs < <(cut -f1 "$OUT" | awk '!seen[$0]++')
+  # Columns: every target measured, then the ratios; "num/den" pairs, numerator first.
+  local cols=(raw floor passthrough vlunfs) ratios=(vlunfs/raw floor/raw vlunfs/passthrough) t
+  [ "$(awk -F'\t' '$2 == "vlunfs-direct"' "$OUT" | head -1)" ] && cols+=(vlunfs-direct) ratios+=(vlunfs-direct/vlunfs)
+  [ "$(awk -F'\t' '$2 == "qsd"' "$OUT" | head -1)" ] && cols+=(qsd) ratios+=(vlunfs/qsd)
+  [ "$(awk -F'\t' '$2 == "qsd-direct"' "$OUT" | head -1)" ] && cols+=(qsd-direct) ratios+=(vlunfs-direct/qsd-direct)
   {
-    echo "| job | raw | FUSE floor | pass-through | vlunfs | vlunfs/raw | floor/raw | vlunfs/pass-through |"
-    echo "|---|---|---|---|---|---|---|---|"
+    local header="| job" rule="|---"
+    for t in "${cols[@]}"; do header+=" | $(column_name "$t")"; rule+="|---"; done
+    for t in "${ratios[@]}"; do header+=" | $(column_name "${t%/*}")/$(column_name "${t#*/}")"; rule+="|---"; done
+    echo "$header |"
+    echo "$rule|"
     for j in "${jobs[@]}"; do
-      echo "| $j | $(cell "$j" raw) | $(cell "$j" floor) | $(cell "$j" passthrough) | $(cell "$j" vlunfs) | $(ratio "$j" raw) | $(ratio "$j" raw floor) | $(ratio "$j" passthrough) |"
+      local row="| $j"
+      for t in "${cols[@]}"; do row+=" | $(cell "$j" "$t")"; done
+      for t in "${ratios[@]}"; do row+=" | $(ratio "$j" "${t#*/}" "${t%/*}")"; done
+      echo "$row |"
     done
   } >"$DIR/table.md"
   {
     echo "Units: sequential jobs MiB/s, random jobs IOPS, others as named; medians of $RUNS runs (min–max)."
     echo "FUSE options on the FUSE targets: \`${FUSE_OPTS:-(defaults)}\`. ${SIZE_MB} MiB files, ${RUNTIME} s per random job."
+    echo "vlunfs image_direct: \`vlunfs -o image_direct\` (the image opened with O_DIRECT). qsd: \`qemu-storage-daemon\`" \
+         "$([ -n "$QSD_BIN" ] && "$QSD_BIN" --version | head -1 | sed 's/^qemu-storage-daemon version //')," \
+         "FUSE export (type=fuse, writable=on; it opens its file with direct_io, so nothing is cached in the mount)" \
+         "of a raw image file (driver=file, aio=io_uring): qsd with cache.direct=off (the image's page cache serves repeats)," \
+         "qsd direct with cache.direct=on (qemu's cache=none). nbdfuse, the other FUSE exporter, is not measured (Debian 12 ships it in libnbd-bin, not as a package of its own; it needs an NBD server such as qemu-nbd or nbdkit)."
     echo
     cat "$DIR/table.md"
     if [ -n "${V_RSS_EMPTY:-}" ]; then

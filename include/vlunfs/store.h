@@ -42,6 +42,14 @@ struct FileStoreOptions {
   // left to do. 0 leaves it to the kernel's flusher threads. Durability is unchanged: only
   // flush() promises it.
   uint64_t write_behind = 0;
+  // O_DIRECT (like qemu's cache=none): the image's bytes bypass the page cache under it, so data
+  // read or written through a mount is cached once, in the mount's own page cache. Transfers the
+  // kernel cannot take directly go through aligned bounce buffers (partial blocks by
+  // read-modify-write). flush() is still an fdatasync: O_DIRECT does not empty the disk's write
+  // cache, nor commit a sparse image's block allocations. Write-behind does nothing then (no
+  // dirty pages to send). A filesystem that refuses O_DIRECT (ramfs) makes the open fail with
+  // EOPNOTSUPP; an image whose size is not a multiple of the direct I/O alignment with EINVAL.
+  bool direct = false;
 };
 
 // An image file (sparse) or a block device.

@@ -46,6 +46,8 @@ struct MountOptions {
   // The image's write-behind window (store::FileStoreOptions::write_behind); 0 turns it off.
   // bench/RESULTS.md has the measurement behind the default.
   uint64_t write_behind = uint64_t{8} << 20;
+  // Open the image with O_DIRECT (store::FileStoreOptions::direct, -o image_direct).
+  bool image_direct = false;
   // An rbd:POOL/IMAGE device: who to be to the Ceph cluster, and whether to take over the lock of
   // a dead daemon (-o ceph_conf=, ceph_id=, takeover; docs/rbd.md).
   store::CephClientOptions ceph;

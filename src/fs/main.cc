@@ -36,6 +36,7 @@ struct Config {
   int show_version = 0;
   // Data path tuning (bench/RESULTS.md has the numbers behind each default).
   int direct_io = 0;
+  int image_direct = 0;
   int writeback_cache = 0;
   int no_clone_fd = 0;
   unsigned max_threads = 64;     // a thread per request in flight: io_uring QD 32 and more
@@ -58,6 +59,7 @@ const fuse_opt kOptions[] = {
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("thin", KEY_THIN),
     {"direct_io", offsetof(Config, direct_io), 1},
+    {"image_direct", offsetof(Config, image_direct), 1},
     {"writeback_cache", offsetof(Config, writeback_cache), 1},
     {"noclone_fd", offsetof(Config, no_clone_fd), 1},
     {"max_threads=%u", offsetof(Config, max_threads), 0},
@@ -115,6 +117,10 @@ void usage(const char* prog) {
       "  -o writeback_cache the kernel caches writes and sends them later in large pieces (fast\n"
       "                     small writes; errors such as ENOSPC then come at fsync or close); the\n"
       "                     mount's dirty-page limit is raised (bdi max_ratio 100, no strict_limit)\n"
+      "  -o image_direct    open the image or block device with O_DIRECT (like qemu's cache=none):\n"
+      "                     file data is cached once, in the mount's page cache, not also in the\n"
+      "                     image's; fsync still flushes the device. The image's filesystem must\n"
+      "                     support direct I/O (ext4, xfs, btrfs; not ramfs)\n"
       "  -o max_threads=N   threads serving requests (default 64)\n"
       "  -o noclone_fd      all threads share one /dev/fuse descriptor (default: one each)\n"
       "  -o max_background=N  asynchronous requests (readahead, writeback) in flight (default 64)\n"
@@ -244,6 +250,7 @@ int main(int argc, char* argv[]) {
   mount_options.read_only = conf.read_only != 0;
   mount_options.thin = conf.thin != 0;
   mount_options.page_cache = conf.direct_io == 0;
+  mount_options.image_direct = conf.image_direct != 0;
   if (conf.write_behind != nullptr) {
     auto window = vlunfs::tools::parse_size(conf.write_behind, uint64_t{1} << 20);
     if (!window || window.value() > (uint64_t{64} << 30)) {

@@ -20,6 +20,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(const std::string& device, 
   so.block_size = 512;  // the device's own granularity; the filesystem's block size is in the superblock
   so.read_only = options.read_only;
   so.write_behind = options.write_behind;
+  so.direct = options.image_direct;
   so.ceph = options.ceph;
   so.takeover = options.takeover;
   so.on_fenced = [](const std::string& message) { log_error("%s", message.c_str()); };

@@ -1,6 +1,9 @@
 // The physical LUN as an image file or a block device: positioned reads and writes on one file
-// descriptor, so any number of threads can do I/O at once without a lock.
+// descriptor, so any number of threads can do I/O at once without a lock (with O_DIRECT, only a
+// read-modify-write of a partial block takes one: direct_io.h).
 
+#include "store/direct_io.h"
+#include "store/positioned_io.h"
 #include "store/write_behind.h"
 #include "vlunfs/store.h"
 
@@ -14,9 +17,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <utility>
-#include <vector>
 
 namespace vlunfs::store {
 
@@ -24,11 +29,16 @@ namespace {
 
 // The source of zeros for discards that have to write them. Built on first use rather than as a
 // constant array, which would put a megabyte of zeros into every binary's .rodata for a fallback
-// that most filesystems never take.
+// that most filesystems never take. Page-aligned, so an O_DIRECT store writes it without a copy.
 constexpr size_t kZeroChunk = 1 << 20;
 std::span<const std::byte> zero_chunk() {
-  static const std::vector<std::byte> zeros(kZeroChunk);
-  return zeros;
+  static std::byte* const zeros = [] {
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(4096, kZeroChunk));
+    if (p != nullptr) std::memset(p, 0, kZeroChunk);
+    return p;
+  }();
+  if (zeros == nullptr) return {};
+  return {zeros, kZeroChunk};
 }
 
 // Closes the descriptor unless it has been released to a store. Keeps errno intact, because the
@@ -62,10 +72,13 @@ bool range_ok(uint64_t offset, uint64_t length, uint64_t size) {
 
 class FileStore final : public BlockStore {
  public:
+  // With `direct`, fd was opened with O_DIRECT and every transfer goes through it.
   FileStore(int fd, uint64_t size, uint32_t block_size, bool read_only, bool is_device,
-            uint64_t write_behind)
+            uint64_t write_behind, std::optional<DirectIoAlignment> direct)
       : fd_(fd), size_(size), block_size_(block_size), read_only_(read_only),
-        is_device_(is_device), write_behind_(write_behind) {}
+        is_device_(is_device), write_behind_(direct ? 0 : write_behind) {
+    if (direct) direct_.emplace(fd, *direct);
+  }
   FileStore(const FileStore&) = delete;
   FileStore& operator=(const FileStore&) = delete;
   // Closing also drops the flock, if one was taken.
@@ -73,19 +86,8 @@ class FileStore final : public BlockStore {
 
   std::error_code read(uint64_t offset, std::span<std::byte> out) override {
     if (!range_ok(offset, out.size(), size_)) return errno_error(EINVAL);
-    while (!out.empty()) {
-      ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return last_errno();
-      }
-      // End of file inside the range we checked at open: someone truncated the image under us.
-      // Zeros would be a silent lie about data we can no longer see.
-      if (n == 0) return errno_error(EIO);
-      out = out.subspan(static_cast<size_t>(n));
-      offset += static_cast<uint64_t>(n);
-    }
-    return {};
+    if (direct_) return direct_->read(offset, out);
+    return pread_fully(fd_, offset, out);
   }
 
   std::error_code write(uint64_t offset, std::span<const std::byte> data) override {
@@ -128,21 +130,12 @@ class FileStore final : public BlockStore {
   }
 
   std::error_code write_all(uint64_t offset, std::span<const std::byte> data) {
-    while (!data.empty()) {
-      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return last_errno();
-      }
-      // pwrite makes no progress only if the medium cannot take more; never spin on it.
-      if (n == 0) return errno_error(EIO);
-      data = data.subspan(static_cast<size_t>(n));
-      offset += static_cast<uint64_t>(n);
-    }
-    return {};
+    if (direct_) return direct_->write(offset, data);
+    return pwrite_fully(fd_, offset, data);
   }
 
   std::error_code write_zeros(uint64_t offset, uint64_t length) {
+    if (zero_chunk().empty()) return errno_error(ENOMEM);
     while (length > 0) {
       size_t chunk = static_cast<size_t>(std::min<uint64_t>(length, kZeroChunk));
       if (auto ec = write_all(offset, zero_chunk().first(chunk))) return ec;
@@ -213,6 +206,8 @@ class FileStore final : public BlockStore {
   const uint64_t write_behind_;
   // The device refused an unmap that zeroes (set once, by whichever thread saw it first).
   std::atomic<bool> no_zeroing_unmap_{false};
+  // Set when the image was opened with O_DIRECT (FileStoreOptions::direct).
+  std::optional<DirectIo> direct_;
 };
 
 bool valid_block_size(uint64_t block_size) { return block_size == 512 || block_size == 4096; }
@@ -297,9 +292,23 @@ Result<std::unique_ptr<BlockStore>> open_file_store(const std::string& path,
   }
   if (size % block_size != 0) return errno_error(EINVAL);
 
+  std::optional<DirectIoAlignment> direct;
+  if (options.direct) {
+    // Set on the open descriptor, so the flock and O_EXCL claim above stay as they are; the kernel
+    // refuses O_DIRECT with EINVAL on a filesystem without direct I/O (ramfs, some FUSE mounts).
+    const int status = ::fcntl(fd.get(), F_GETFL);
+    if (status < 0) return last_errno();
+    if (::fcntl(fd.get(), F_SETFL, status | O_DIRECT) != 0) {
+      return errno_error(errno == EINVAL ? EOPNOTSUPP : errno);
+    }
+    direct = direct_io_alignment(fd.get(), is_device, block_size);
+    // A direct transfer covers whole alignment units: one past the end would grow the image.
+    if (size % direct->offset != 0) return errno_error(EINVAL);
+  }
+
   return std::unique_ptr<BlockStore>(
       new FileStore(fd.release(), size, block_size, options.read_only, is_device,
-                    options.write_behind));
+                    options.write_behind, direct));
 }
 
 bool is_block_device(const std::string& path) {

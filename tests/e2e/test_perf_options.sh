@@ -53,6 +53,9 @@ check_option write_behind=1
 check_option write_behind=0
 # A size in the size parser's words: 512 KiB windows.
 check_option write_behind=512K
+# The image opened with O_DIRECT (tests/e2e/test_image_direct.sh has the rest).
+check_option image_direct
+check_option image_direct,writeback_cache
 
 # The readahead is raised on the mount's bdi (INIT then keeps 1 MiB), found through mountinfo,
 # which escapes a space in the mountpoint's name.

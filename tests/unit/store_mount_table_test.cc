@@ -1,6 +1,7 @@
 // Specifications of the mount table reader and of opening an image that a daemon is releasing
 // (mount_table.h, image_release.h): what mount, fsck and vlunctl info rely on.
 
+#include "store_test_files.h"
 #include "vlunfs/image_release.h"
 #include "vlunfs/mount_table.h"
 
@@ -24,20 +25,10 @@
 namespace vlunfs::store {
 namespace {
 
-class TempDir {
+// Named for this file's tests, so a directory left behind says who left it.
+class TempDir : public test_files::TempDir {
  public:
-  TempDir() {
-    char name[] = "/tmp/vlunfs-mount-table-test-XXXXXX";
-    if (::mkdtemp(name) == nullptr) std::abort();
-    path_ = name;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  TempDir() : test_files::TempDir("/tmp/vlunfs-mount-table-test") {}
 };
 
 std::vector<MountEntry> parse(const std::string& text) {

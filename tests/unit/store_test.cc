@@ -2,6 +2,7 @@
 // view and the fault-injecting wrapper that the crash tests rely on.
 
 #include "store/write_behind.h"
+#include "store_test_files.h"
 #include "testing/fault_injecting_store.h"
 #include "vlunfs/store.h"
 
@@ -31,32 +32,8 @@ namespace {
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * kKiB;
 
-// A fresh directory under /tmp, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/vlunfs-store-test-XXXXXX";
-    if (::mkdtemp(name) == nullptr) std::abort();
-    path_ = name;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Bytes that differ per position and per seed, so a block landing in the wrong place or a stale
-// block is detected.
-std::vector<std::byte> pattern(size_t length, uint8_t seed) {
-  std::vector<std::byte> bytes(length);
-  for (size_t i = 0; i < length; i++) {
-    bytes[i] = static_cast<std::byte>((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-  }
-  return bytes;
-}
+using test_files::pattern;
+using test_files::TempDir;
 
 std::vector<std::byte> zeros(size_t length) { return std::vector<std::byte>(length); }
 
@@ -66,14 +43,7 @@ std::vector<std::byte> read_back(BlockStore& store, uint64_t offset, size_t leng
   return bytes;
 }
 
-std::unique_ptr<BlockStore> open_or_die(const std::string& path, const FileStoreOptions& options) {
-  auto store = open_file_store(path, options);
-  if (!store) {
-    ADD_FAILURE() << "open_file_store(" << path << "): " << store.error().message();
-    return nullptr;
-  }
-  return std::move(store).value();
-}
+using test_files::open_or_die;
 
 uint64_t allocated_bytes(const std::string& path) {
   struct stat st;

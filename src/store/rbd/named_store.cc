@@ -38,18 +38,42 @@ Result<std::unique_ptr<BlockStore>> open_rbd_named(const RbdImageName& image, co
   }
 }
 
+// What to say when an image will not open with O_DIRECT (FileStoreOptions::direct); empty for the
+// errors that have nothing to do with it.
+std::string direct_refusal(const std::string& name, std::error_code error) {
+  if (error.value() == EOPNOTSUPP) {
+    return name + ": the filesystem under it refuses O_DIRECT (-o image_direct); mount without "
+                  "-o image_direct, or move the image to a filesystem with direct I/O (ext4, xfs, btrfs) "
+                  "or use a block device";
+  }
+  if (error.value() == EINVAL) {
+    return name + ": its size is not a multiple of 512 bytes or of its filesystem's direct I/O alignment "
+                  "(-o image_direct); mount without -o image_direct";
+  }
+  return {};
+}
+
 }  // namespace
 
 bool names_rbd_image(const std::string& name) { return parse_rbd_name(name).has_value(); }
 
 Result<std::unique_ptr<BlockStore>> open_named_store(const std::string& name, const NamedStoreOptions& options,
                                                      std::string* detail) {
-  if (auto image = parse_rbd_name(name)) return open_rbd_named(*image, options, detail);
+  if (auto image = parse_rbd_name(name)) {
+    if (options.direct) {
+      *detail = name + ": -o image_direct is for image files and block devices; librbd has no page cache to bypass";
+      return errno_error(EINVAL);
+    }
+    return open_rbd_named(*image, options, detail);
+  }
   FileStoreOptions fo;
   fo.block_size = options.block_size;
   fo.read_only = options.read_only;
   fo.write_behind = options.write_behind;
-  return open_file_store_after_release(name, fo, options.wait);
+  fo.direct = options.direct;
+  auto opened = open_file_store_after_release(name, fo, options.wait);
+  if (!opened && options.direct) *detail = direct_refusal(name, opened.error());
+  return opened;
 }
 
 bool take_ceph_options(const std::string& list, CephClientOptions* ceph, bool* takeover, std::string* rest,

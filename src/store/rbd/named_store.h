@@ -16,6 +16,7 @@ struct NamedStoreOptions {
   uint32_t block_size = 512;
   bool read_only = false;
   uint64_t write_behind = 0;  // files only (FileStoreOptions::write_behind)
+  bool direct = false;        // files only (FileStoreOptions::direct); refused for RBD
   ReleaseWait wait;           // how long to wait for a daemon that is letting go of the store
   // RBD only: who to be to the cluster, whether to take a dead holder's lock over (-o takeover),
   // and what to do when this client is fenced (RbdStoreOptions::on_fenced).
