@@ -325,10 +325,9 @@ int info_image(const std::string& image, const store::CephClientOptions& ceph, c
   meta::OpenOptions mo;
   mo.read_only = true;
   meta::OpenReport report;
-  std::string why;
-  auto m = meta::MetaStore::open(*dev.value(), mo, &report, &why);
+  auto m = meta::MetaStore::open(*dev.value(), mo, &report);
   if (!m) {
-    std::fprintf(stderr, "vlunctl: %s: %s\n", image.c_str(), why.c_str());
+    std::fprintf(stderr, "vlunctl: %s: %s\n", image.c_str(), m.error().message.c_str());
     return 1;
   }
   const meta::Geometry& g = m.value()->geometry();
