@@ -89,13 +89,13 @@ std::optional<LogLevel> parse_log_level(const std::string& name) {
 
 void log_set_level(LogLevel level) { g_level = static_cast<int>(level); }
 
-bool log_open(const LogSetup& setup, std::string* why) {
+Error log_open(const LogSetup& setup) {
   int fd = -1;
   if (!setup.file.empty()) {
     fd = ::open(setup.file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
-      *why = "cannot open the log file " + setup.file + ": " + std::strerror(errno);
-      return false;
+      const int e = errno;
+      return make_error(e, "cannot open the log file " + setup.file + ": " + std::strerror(e));
     }
   }
   g_level = static_cast<int>(setup.level);
@@ -113,7 +113,7 @@ bool log_open(const LogSetup& setup, std::string* why) {
   g_syslog = use_syslog;
   // With a file, stderr carries only what the terminal must see while it is there.
   g_stderr = setup.to_stderr;
-  return true;
+  return {};
 }
 
 void log_open(const char* ident, bool to_stderr) {
@@ -121,8 +121,7 @@ void log_open(const char* ident, bool to_stderr) {
   setup.ident = ident;
   setup.to_stderr = to_stderr;
   setup.level = static_cast<LogLevel>(g_level.load());
-  std::string unused;
-  log_open(setup, &unused);
+  (void)log_open(setup);
 }
 
 std::string log_destination() {

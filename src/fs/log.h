@@ -4,6 +4,8 @@
 // only, so that with -f nothing is lost. Messages below the level of -o loglevel= are dropped.
 #pragma once
 
+#include "vlunfs/error.h"
+
 #include <cstdarg>
 #include <optional>
 #include <string>
@@ -24,8 +26,9 @@ struct LogSetup {
 };
 
 // Applies `setup`; call again when the daemon detaches (to_stderr false). A log file that cannot
-// be opened is an error the caller reports (*why), and the previous destination stays.
-bool log_open(const LogSetup& setup, std::string* why);
+// be opened is an error the caller reports (its errno, and a message naming the file), and the
+// previous destination stays.
+Error log_open(const LogSetup& setup);
 // The same with the defaults of LogSetup but these two (what tests and tools call).
 void log_open(const char* ident, bool to_stderr);
 // Where messages go now, for the mount's first info line ("syslog", "stderr", "FILE").

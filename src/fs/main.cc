@@ -239,9 +239,8 @@ int main(int argc, char* argv[]) {
                                                    : std::string(conf.log_file);
   }
   {
-    std::string log_refused;
-    if (!log_open(log_setup, &log_refused)) {
-      std::fprintf(stderr, "vlunfs: -o log=%s: %s\n", conf.log_file, log_refused.c_str());
+    if (vlunfs::Error log_refused = log_open(log_setup)) {
+      std::fprintf(stderr, "vlunfs: -o log=%s: %s\n", conf.log_file, log_refused.message.c_str());
       return 1;
     }
   }
@@ -338,11 +337,11 @@ int main(int argc, char* argv[]) {
     return refuse(std::string("cannot mount on ") + opts.mountpoint);
   }
   // So that `umount MNT` returns only after this daemon has released the image.
-  std::string not_recorded;
-  const bool recorded = record_umount_helper(device_path, canonical, &not_recorded);
+  const vlunfs::Error not_recorded = record_umount_helper(device_path, canonical);
+  const bool recorded = !not_recorded;
   if (!recorded) {
     log_warning("umount %s will return before this daemon has released %s (%s); vlunfs, vlunctl fsck and "
-                "vlunctl info wait for the release", canonical, device_path.c_str(), not_recorded.c_str());
+                "vlunctl info wait for the release", canonical, device_path.c_str(), not_recorded.message.c_str());
   }
   if (!tune_bdi(canonical, tuning.writeback_cache)) {
     log_warning("cannot tune the readahead and dirty limits of %s's bdi (needs root)", canonical);
@@ -385,9 +384,9 @@ int main(int argc, char* argv[]) {
   if (conf.metrics != nullptr) {
     Filesystem* served = fs.get();
     auto started = MetricsServer::start(
-        conf.metrics, [served] { return render_prometheus(served->pool_stats(), served->metrics_report(), served->report()); },
-        &why);
+        conf.metrics, [served] { return render_prometheus(served->pool_stats(), served->metrics_report(), served->report()); });
     if (!started) {
+      why = started.error().message;
       if (report_fd < 0) std::fprintf(stderr, "vlunfs: -o metrics=%s: %s\n", conf.metrics, why.c_str());
       report("-o metrics=" + std::string(conf.metrics) + ": " + why);
       fuse_session_unmount(se);
@@ -406,8 +405,7 @@ int main(int argc, char* argv[]) {
       if (null > 2) close(null);
     }
     log_setup.to_stderr = false;
-    std::string unused;
-    (void)log_open(log_setup, &unused);  // the same file, already open
+    (void)log_open(log_setup);  // the same file, already open
   }
   report("");
   log_info("mounted %s on %s (log: %s)", device.c_str(), canonical, log_destination().c_str());

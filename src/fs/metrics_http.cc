@@ -62,7 +62,7 @@ HttpAnswer answer_http_request(std::string_view head, const std::function<std::s
   return a;
 }
 
-Result<ListenAddress> parse_listen_address(const std::string& text, std::string* why) {
+Result<ListenAddress, Error> parse_listen_address(const std::string& text) {
   std::string host = "127.0.0.1", port = text;
   if (const size_t colon = text.rfind(':'); colon != std::string::npos) {
     host = text.substr(0, colon);
@@ -72,16 +72,14 @@ Result<ListenAddress> parse_listen_address(const std::string& text, std::string*
   }
   if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
       std::stoul(port) > 65535) {
-    *why = "'" + text + "' is not ADDRESS:PORT (e.g. 127.0.0.1:9100) nor a port";
-    return errno_error(EINVAL);
+    return make_error(EINVAL, "'" + text + "' is not ADDRESS:PORT (e.g. 127.0.0.1:9100) nor a port");
   }
   addrinfo hints{};
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
-    *why = "'" + host + "' is not a numeric IPv4 or IPv6 address (or localhost)";
-    return errno_error(EINVAL);
+    return make_error(EINVAL, "'" + host + "' is not a numeric IPv4 or IPv6 address (or localhost)");
   }
   ListenAddress a;
   std::memcpy(&a.address, found->ai_addr, found->ai_addrlen);
@@ -90,25 +88,24 @@ Result<ListenAddress> parse_listen_address(const std::string& text, std::string*
   return a;
 }
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address,
-                                                            std::function<std::string()> render, std::string* why) {
-  auto where = parse_listen_address(address, why);
+Result<std::unique_ptr<MetricsServer>, Error> MetricsServer::start(const std::string& address,
+                                                                   std::function<std::string()> render) {
+  auto where = parse_listen_address(address);
   if (!where) return where.error();
   std::unique_ptr<MetricsServer> s(new MetricsServer);
   s->render_ = std::move(render);
   s->listen_fd_ = ::socket(where.value().address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s->listen_fd_ < 0) {
-    *why = std::string("metrics socket: ") + std::strerror(errno);
-    return errno_error(errno);
+    const int e = errno;
+    return make_error(e, std::string("metrics socket: ") + std::strerror(e));
   }
   const int on = 1;
   (void)setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   if (::bind(s->listen_fd_, reinterpret_cast<const sockaddr*>(&where.value().address), where.value().length) != 0 ||
       ::listen(s->listen_fd_, 16) != 0) {
     const int e = errno;
-    *why = "cannot listen for metrics on " + address + ": " + std::strerror(e) +
-           (e == EADDRINUSE ? " (choose another port)" : "");
-    return errno_error(e);
+    return make_error(e, "cannot listen for metrics on " + address + ": " + std::strerror(e) +
+                             (e == EADDRINUSE ? " (choose another port)" : ""));
   }
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
@@ -118,8 +115,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
   }
   s->wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (s->wake_fd_ < 0) {
-    *why = std::string("eventfd: ") + std::strerror(errno);
-    return errno_error(errno);
+    const int e = errno;
+    return make_error(e, std::string("eventfd: ") + std::strerror(e));
   }
   s->thread_ = std::thread([raw = s.get()] { raw->serve(); });
   return s;

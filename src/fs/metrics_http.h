@@ -37,13 +37,15 @@ struct ListenAddress {
   sockaddr_storage address{};
   socklen_t length = 0;
 };
-Result<ListenAddress> parse_listen_address(const std::string& text, std::string* why);
+// EINVAL, saying what is wrong with it, for anything else.
+Result<ListenAddress, Error> parse_listen_address(const std::string& text);
 
 class MetricsServer {
  public:
   // Binds and listens at once (so that a port in use is refused at mount), then serves on a thread.
-  static Result<std::unique_ptr<MetricsServer>> start(const std::string& address, std::function<std::string()> render,
-                                                      std::string* why);
+  // Refuses with the errno of the step that failed and a message naming the address.
+  static Result<std::unique_ptr<MetricsServer>, Error> start(const std::string& address,
+                                                             std::function<std::string()> render);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

@@ -58,11 +58,10 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open_store(std::unique_ptr<store
   meta::OpenOptions mo;
   mo.read_only = options.read_only;
   meta::OpenReport report;
-  std::string meta_why;
-  auto meta = meta::MetaStore::open(*fs->device_, mo, &report, &meta_why);
+  auto meta = meta::MetaStore::open(*fs->device_, mo, &report);
   if (!meta) {
-    *why = name + ": " + (meta_why.empty() ? meta.error().message() : meta_why);
-    return meta.error();
+    *why = meta.error().within(name).message;
+    return meta.error().code;
   }
   fs->meta_ = std::move(meta).value();
   fs->geometry_ = fs->meta_->geometry();

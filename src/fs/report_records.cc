@@ -115,14 +115,20 @@ RecordWriter& RecordWriter::null(std::string_view key) {
   return *this;
 }
 
-std::optional<std::vector<Record>> parse_records(std::string_view text, std::string* why) {
+namespace {
+
+// Text that is not records: from a daemon of another version, or not a report at all.
+Error not_records(std::string what) { return make_error(EPROTO, std::move(what)); }
+
+}  // namespace
+
+Result<std::vector<Record>, Error> parse_records(std::string_view text) {
   std::vector<Record> records;
   size_t line_no = 0;
   while (!text.empty()) {
     const size_t nl = text.find('\n');
     if (nl == std::string_view::npos) {
-      *why = "the last record has no end of line";
-      return std::nullopt;
+      return not_records("the last record has no end of line");
     }
     std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl + 1);
@@ -131,8 +137,7 @@ std::optional<std::vector<Record>> parse_records(std::string_view text, std::str
     size_t tab = line.find('\t');
     r.type = std::string(line.substr(0, tab));
     if (!valid_key(r.type)) {
-      *why = "record " + std::to_string(line_no) + " has no type";
-      return std::nullopt;
+      return not_records("record " + std::to_string(line_no) + " has no type");
     }
     while (tab != std::string_view::npos) {
       line.remove_prefix(tab + 1);
@@ -140,8 +145,7 @@ std::optional<std::vector<Record>> parse_records(std::string_view text, std::str
       const std::string_view field = line.substr(0, tab);
       const size_t mark = field.find_first_of("=#");
       if (mark == std::string_view::npos || !valid_key(field.substr(0, mark))) {
-        *why = "record " + std::to_string(line_no) + " has a malformed field";
-        return std::nullopt;
+        return not_records("record " + std::to_string(line_no) + " has a malformed field");
       }
       RecordField f;
       f.key = std::string(field.substr(0, mark));
@@ -150,15 +154,13 @@ std::optional<std::vector<Record>> parse_records(std::string_view text, std::str
         f.number = true;
         f.null = value.empty();
         if (!f.null && !parse_number(value)) {
-          *why = "record " + std::to_string(line_no) + ": " + f.key + " is not a number";
-          return std::nullopt;
+          return not_records("record " + std::to_string(line_no) + ": " + f.key + " is not a number");
         }
         f.value = std::string(value);
       } else {
         auto unescaped = unescape_record_text(value);
         if (!unescaped) {
-          *why = "record " + std::to_string(line_no) + ": " + f.key + " has a malformed escape";
-          return std::nullopt;
+          return not_records("record " + std::to_string(line_no) + ": " + f.key + " has a malformed escape");
         }
         f.value = std::move(*unescaped);
       }

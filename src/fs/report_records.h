@@ -8,6 +8,8 @@
 // [a-z0-9_.]; a dot nests (read.requests is "requests" inside "read").
 #pragma once
 
+#include "vlunfs/error.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,8 +53,8 @@ class RecordWriter {
   bool open_ = false;
 };
 
-// nullopt (and *why) for text that is not records.
-std::optional<std::vector<Record>> parse_records(std::string_view text, std::string* why);
+// EPROTO, saying which record is wrong and how, for text that is not records.
+Result<std::vector<Record>, Error> parse_records(std::string_view text);
 
 // Physical chunk lists in ranges: runs of consecutive chunks as FIRSTxCOUNT, single chunks as
 // the number, comma-separated, in vLUN order ("77x400,12" is 77..476 then 12); "" for none.

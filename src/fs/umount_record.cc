@@ -26,8 +26,9 @@ std::string util_linux_program(const char* name) {
   return name;
 }
 
-// Runs a util-linux command with its output discarded; false with *why set if it did not succeed.
-bool run_quietly(const char* const argv[], std::string* why) {
+// Runs a util-linux command with its output discarded: posix_spawn's errno if it could not start,
+// EIO if it ran and failed.
+Error run_quietly(const char* const argv[]) {
   const std::string program = util_linux_program(argv[0]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -37,38 +38,33 @@ bool run_quietly(const char* const argv[], std::string* why) {
   const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawned != 0) {
-    *why = std::string("cannot run ") + argv[0] + ": " + std::strerror(spawned);
-    return false;
+    return make_error(spawned, std::string("cannot run ") + argv[0] + ": " + std::strerror(spawned));
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    *why = std::string(argv[0]) + " --fake failed (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")";
-    return false;
+    return make_error(EIO, std::string(argv[0]) + " --fake failed (exit " +
+                               std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
   }
-  return true;
+  return {};
 }
 
 }  // namespace
 
-bool record_umount_helper(const std::string& image, const std::string& mountpoint, std::string* why) {
-  if (geteuid() != 0) {
-    *why = "not root: /run/mount/utab is root's";
-    return false;
-  }
+Error record_umount_helper(const std::string& image, const std::string& mountpoint) {
+  if (geteuid() != 0) return make_error(EPERM, "not root: /run/mount/utab is root's");
   // --fake: only the table is written; -i: mount's helpers stay out of it; --no-canonicalize:
   // nothing looks at the mountpoint (a stat of it would wait on this daemon, not serving yet).
   const char* argv[] = {"mount", "--fake", "-i", "--no-canonicalize", "-t", "fuse.vlunfs",
                         "-o", "uhelper=fuse.vlunfs", image.c_str(), mountpoint.c_str(), nullptr};
-  return run_quietly(argv, why);
+  return run_quietly(argv);
 }
 
 void forget_umount_helper(const std::string& mountpoint) {
   // umount(8) removes the entry when it unmounts; fusermount3 -u and umount -i leave it behind.
   const char* argv[] = {"umount", "--fake", "-i", "--no-canonicalize", mountpoint.c_str(), nullptr};
-  std::string ignored;
-  (void)run_quietly(argv, &ignored);
+  (void)run_quietly(argv);
 }
 
 }  // namespace vlunfs::fs

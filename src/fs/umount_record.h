@@ -1,6 +1,8 @@
 // Makes umount(8) run vlunfs's umount helper for a mount (docs/reliability.md "Unmount").
 #pragma once
 
+#include "vlunfs/error.h"
+
 #include <string>
 
 namespace vlunfs::fs {
@@ -10,8 +12,9 @@ namespace vlunfs::fs {
 // the type from statfs ("fuse", no subtype) and unmounts directly, and the helper that waits for
 // this daemon never runs. This records the entry (uhelper=fuse.vlunfs) with `mount --fake`, which
 // does not touch the mountpoint, so it is safe before the session serves requests. Root only
-// (utab is root's); returns false with *why set when the entry could not be written.
-bool record_umount_helper(const std::string& image, const std::string& mountpoint, std::string* why);
+// (utab is root's); returns an error saying why when the entry could not be written (EPERM when
+// not root), nothing (false) when it was.
+Error record_umount_helper(const std::string& image, const std::string& mountpoint);
 
 // Removes the entry once the mount is gone, so that unmounts which do not go through umount(8)
 // (fusermount3 -u, umount -i) leave no stale entry behind. Called before the image is released:

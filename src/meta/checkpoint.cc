@@ -17,10 +17,8 @@ namespace cf = checkpoint_field;
 
 namespace {
 
-bool fail(std::string* why, std::string message) {
-  if (why != nullptr) *why = std::move(message);
-  return false;
-}
+// A checkpoint whose CRC matched but whose contents do not hold together.
+Error corrupt(std::string message) { return make_error(EUCLEAN, std::move(message)); }
 
 void encode_inode(Encoder& e, const Inode& inode) {
   e.u64(inode.ino);
@@ -58,7 +56,7 @@ uint64_t inode_size(const Inode& inode) {
 }
 
 // `version` 1 inodes have no creation time and origin (both read as 0); versions 1 and 2 no rdev.
-bool decode_inode(Decoder& d, uint32_t version, Inode* out, std::string* why) {
+Result<Inode, Error> decode_inode(Decoder& d, uint32_t version) {
   Inode inode;
   inode.ino = d.u64();
   inode.mode = d.u32();
@@ -77,14 +75,14 @@ bool decode_inode(Decoder& d, uint32_t version, Inode* out, std::string* why) {
   }
   if (version >= 3) inode.rdev = d.u64();
   const uint16_t symlink_length = d.u16();
-  if (d.ok() && symlink_length > MAX_SYMLINK) return fail(why, "a symlink target of " + std::to_string(symlink_length) + " bytes");
+  if (d.ok() && symlink_length > MAX_SYMLINK) return corrupt("a symlink target of " + std::to_string(symlink_length) + " bytes");
   inode.symlink = d.text(symlink_length);
   const uint32_t lxt_count = d.u32();
-  if (!d.ok() || lxt_count > d.remaining() / 8) return fail(why, "an LXT count larger than the bytes left");
+  if (!d.ok() || lxt_count > d.remaining() / 8) return corrupt("an LXT count larger than the bytes left");
   inode.lxt.resize(lxt_count);
   for (uint32_t i = 0; i < lxt_count; i++) inode.lxt[i] = d.u64();
   const uint32_t entry_count = d.u32();
-  if (!d.ok() || entry_count > d.remaining() / kMinEncodedEntry) return fail(why, "an entry count larger than the bytes left");
+  if (!d.ok() || entry_count > d.remaining() / kMinEncodedEntry) return corrupt("an entry count larger than the bytes left");
   for (uint32_t i = 0; i < entry_count; i++) {
     const uint8_t length = d.u8();
     std::string name = d.text(length);
@@ -92,13 +90,12 @@ bool decode_inode(Decoder& d, uint32_t version, Inode* out, std::string* why) {
     if (!d.ok()) break;
     // Names were written in order; anything else means the same name twice or damage.
     if (!inode.entries.empty() && !(inode.entries.rbegin()->first < name)) {
-      return fail(why, "directory entries out of order");
+      return corrupt("directory entries out of order");
     }
     inode.entries.emplace_hint(inode.entries.end(), std::move(name), ino);
   }
-  if (!d.ok()) return fail(why, "an inode cut short");
-  *out = std::move(inode);
-  return true;
+  if (!d.ok()) return corrupt("an inode cut short");
+  return inode;
 }
 
 }  // namespace
@@ -161,52 +158,50 @@ int64_t checkpoint_growth(const Namespace& ns, const Record& record) {
       record);
 }
 
-bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq, Namespace* out,
-                       std::string* why) {
-  if (image.size() < kCheckpointHeaderBytes) return fail(why, "shorter than its header");
+Result<Namespace, Error> decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq) {
+  if (image.size() < kCheckpointHeaderBytes) return corrupt("shorter than its header");
   const std::byte* h = image.data();
-  if (std::memcmp(h + cf::kMagic, kCheckpointMagic, sizeof kCheckpointMagic) != 0) return fail(why, "no checkpoint magic");
+  if (std::memcmp(h + cf::kMagic, kCheckpointMagic, sizeof kCheckpointMagic) != 0) return corrupt("no checkpoint magic");
   const uint32_t version = load_u32(h + cf::kVersion);
   if (version < kOldestFormatVersion || version > kFormatVersion) {
-    return fail(why, "format version " + std::to_string(version) + ", but this program reads only versions " +
-                         std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion));
+    return corrupt("format version " + std::to_string(version) + ", but this program reads only versions " +
+                        std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion));
   }
-  if (load_u32(h + cf::kHeaderSize) != kCheckpointHeaderBytes) return fail(why, "unexpected header size");
+  if (load_u32(h + cf::kHeaderSize) != kCheckpointHeaderBytes) return corrupt("unexpected header size");
   const uint64_t stored_generation = load_u64(h + cf::kGeneration);
   if (stored_generation != generation) {
-    return fail(why, "holds generation " + std::to_string(stored_generation) + ", expected " + std::to_string(generation));
+    return corrupt("holds generation " + std::to_string(stored_generation) + ", expected " + std::to_string(generation));
   }
   if (load_u64(h + cf::kFirstSeq) != first_seq) {
-    return fail(why, "covers records before " + std::to_string(load_u64(h + cf::kFirstSeq)) +
-                         ", but the superblock's journal starts at " + std::to_string(first_seq));
+    return corrupt("covers records before " + std::to_string(load_u64(h + cf::kFirstSeq)) +
+                        ", but the superblock's journal starts at " + std::to_string(first_seq));
   }
   const uint64_t inode_count = load_u64(h + cf::kInodeCount);
 
   Decoder d(image.subspan(kCheckpointHeaderBytes));
   const size_t min_inode = version >= 3 ? kMinEncodedInode : version == 2 ? kMinEncodedInodeV2 : kMinEncodedInodeV1;
   if (inode_count > d.remaining() / min_inode) {
-    return fail(why, "claims " + std::to_string(inode_count) + " inodes, more than its " +
-                         std::to_string(d.remaining()) + " bytes can hold");
+    return corrupt("claims " + std::to_string(inode_count) + " inodes, more than its " +
+                        std::to_string(d.remaining()) + " bytes can hold");
   }
   Namespace ns;
   ns.next_ino = load_u64(h + cf::kNextIno);
   ns.inodes.reserve(inode_count);
   uint64_t previous = 0;
   for (uint64_t i = 0; i < inode_count; i++) {
-    Inode inode;
-    std::string inode_why;
-    if (!decode_inode(d, version, &inode, &inode_why)) {
-      return fail(why, "inode #" + std::to_string(i) + " at byte " +
-                           std::to_string(kCheckpointHeaderBytes + d.position()) + ": " + inode_why);
+    auto decoded = decode_inode(d, version);
+    if (!decoded) {
+      return decoded.error().within("inode #" + std::to_string(i) + " at byte " +
+                                    std::to_string(kCheckpointHeaderBytes + d.position()));
     }
-    if (inode.ino <= previous) return fail(why, "inode numbers not in ascending order at inode #" + std::to_string(i));
+    Inode inode = std::move(decoded).value();
+    if (inode.ino <= previous) return corrupt("inode numbers not in ascending order at inode #" + std::to_string(i));
     previous = inode.ino;
     ns.inodes.emplace(inode.ino, std::move(inode));
   }
-  if (d.remaining() != 0) return fail(why, std::to_string(d.remaining()) + " bytes after the last inode");
-  if (Error broken = check_invariants(ns)) return fail(why, "inconsistent namespace: " + broken.message);
-  *out = std::move(ns);
-  return true;
+  if (d.remaining() != 0) return corrupt(std::to_string(d.remaining()) + " bytes after the last inode");
+  if (Error broken = check_invariants(ns)) return broken.within("inconsistent namespace");
+  return ns;
 }
 
 }  // namespace vlunfs::meta

@@ -2,6 +2,7 @@
 // in a checkpoint slot (format.h, docs/format.md "Checkpoint").
 #pragma once
 
+#include "vlunfs/error.h"
 #include "vlunfs/meta/namespace.h"
 #include "vlunfs/meta/record.h"
 
@@ -26,9 +27,8 @@ uint64_t checkpoint_size(const Namespace& ns);
 int64_t checkpoint_growth(const Namespace& ns, const Record& record);
 
 // Decodes an image whose length and CRC the superblock has already vouched for, and checks the
-// namespace's invariants (namespace_check.h): a valid CRC does not make a checkpoint sane. False and
-// *why if anything is wrong.
-bool decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq, Namespace* out,
-                       std::string* why);
+// namespace's invariants (namespace_check.h): a valid CRC does not make a checkpoint sane. EUCLEAN
+// saying what is wrong (and, for an inode, which one and at what byte of the image) if anything is.
+Result<Namespace, Error> decode_checkpoint(std::span<const std::byte> image, uint64_t generation, uint64_t first_seq);
 
 }  // namespace vlunfs::meta

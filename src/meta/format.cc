@@ -15,9 +15,8 @@ namespace vlunfs::meta {
 
 namespace {
 
-std::error_code io_failed(std::string* why, const std::string& what, uint64_t offset, std::error_code ec) {
-  if (why != nullptr) *why = what + " at byte " + std::to_string(offset) + " failed: " + ec.message();
-  return ec;
+Error io_failed(const std::string& what, uint64_t offset, std::error_code ec) {
+  return {ec, what + " at byte " + std::to_string(offset) + " failed: " + ec.message()};
 }
 
 int64_t now_ns() {
@@ -37,30 +36,31 @@ void random_uuid(uint8_t (&uuid)[16]) {
 
 }  // namespace
 
-Result<Geometry> format(store::BlockStore& device, const FormatOptions& options, std::string* why) {
-  Geometry g;
-  if (!plan_geometry(device.size_bytes(), options, &g, why)) return errno_error(EINVAL);
+Result<Geometry, Error> format(store::BlockStore& device, const FormatOptions& options) {
+  auto planned = plan_geometry(device.size_bytes(), options);
+  if (!planned) return planned.error();
+  Geometry g = planned.value();
   random_uuid(g.uuid);
 
   // Old superblocks go first, so that a format cut short leaves a device that mounts as nothing
   // rather than an old file system whose checkpoints are half overwritten.
   const std::vector<std::byte> zero_block(kMetaBlock);
   for (uint64_t offset : kSuperblockOffset) {
-    if (auto ec = device.write(offset, zero_block)) return io_failed(why, "erasing the old superblock", offset, ec);
+    if (auto ec = device.write(offset, zero_block)) return io_failed("erasing the old superblock", offset, ec);
   }
-  if (auto ec = device.flush()) return io_failed(why, "flushing", 0, ec);
+  if (auto ec = device.flush()) return io_failed("flushing", 0, ec);
 
   // Freshly provisioned chunks must read as zeros, and no record of an earlier file system may
   // survive in the journal. The journal's first block is also written explicitly, in case a
   // device's discard is weaker than the BlockStore contract promises.
   if (auto ec = device.discard(g.data_offset, device.size_bytes() - g.data_offset)) {
-    return io_failed(why, "discarding the data area", g.data_offset, ec);
+    return io_failed("discarding the data area", g.data_offset, ec);
   }
   if (auto ec = device.discard(g.journal_offset, g.journal_bytes)) {
-    return io_failed(why, "discarding the journal", g.journal_offset, ec);
+    return io_failed("discarding the journal", g.journal_offset, ec);
   }
   if (auto ec = device.write(g.journal_offset, zero_block)) {
-    return io_failed(why, "zeroing the journal", g.journal_offset, ec);
+    return io_failed("zeroing the journal", g.journal_offset, ec);
   }
 
   // Generation 0 in slot/copy 0 and generation 1 in slot/copy 1: both superblocks are valid from
@@ -78,21 +78,20 @@ Result<Geometry> format(store::BlockStore& device, const FormatOptions& options,
     sb.journal_epoch = generation;
     sb.journal_first_seq = 1;
     if (image.size() > g.checkpoint_bytes) {  // only a slot smaller than an empty namespace
-      if (why != nullptr) *why = "checkpoint slots of " + std::to_string(g.checkpoint_bytes) + " bytes are too small";
-      return errno_error(EINVAL);
+      return make_error(EINVAL, "checkpoint slots of " + std::to_string(g.checkpoint_bytes) + " bytes are too small");
     }
     image.resize((image.size() + kMetaBlock - 1) / kMetaBlock * kMetaBlock);
     if (auto ec = device.write(sb.checkpoint_offset, image)) {
-      return io_failed(why, "writing checkpoint slot " + std::to_string(generation), sb.checkpoint_offset, ec);
+      return io_failed("writing checkpoint slot " + std::to_string(generation), sb.checkpoint_offset, ec);
     }
   }
-  if (auto ec = device.flush()) return io_failed(why, "flushing", 0, ec);
+  if (auto ec = device.flush()) return io_failed("flushing", 0, ec);
   for (int copy = 0; copy < 2; copy++) {
     if (auto ec = device.write(kSuperblockOffset[copy], encode_superblock(sbs[copy]))) {
-      return io_failed(why, "writing superblock copy " + std::to_string(copy), kSuperblockOffset[copy], ec);
+      return io_failed("writing superblock copy " + std::to_string(copy), kSuperblockOffset[copy], ec);
     }
   }
-  if (auto ec = device.flush()) return io_failed(why, "flushing", 0, ec);
+  if (auto ec = device.flush()) return io_failed("flushing", 0, ec);
   return g;
 }
 

@@ -65,14 +65,15 @@ MetadataInspection inspect_metadata(store::BlockStore& device) {
       out.problems.push_back(where + ": " + copy.problem);
       continue;
     }
-    std::string why;
-    const SuperblockState state = decode_superblock(block, i, device_bytes, &sb[i], &why);
+    DecodedSuperblock decoded = decode_superblock(block, i, device_bytes);
+    const SuperblockState state = decoded.state;
     copy.absent = state == SuperblockState::absent;
     if (state != SuperblockState::valid) {
-      copy.problem = state_name(state) + (why.empty() ? "" : ": " + why);
+      copy.problem = state_name(state) + (decoded.error.message.empty() ? "" : ": " + decoded.error.message);
       out.problems.push_back(where + ": " + copy.problem);
       continue;
     }
+    sb[i] = decoded.superblock;
     copy.valid = true;
     copy.generation = sb[i].generation;
   }
@@ -103,15 +104,14 @@ MetadataInspection inspect_metadata(store::BlockStore& device) {
       out.problems.push_back(where + ": " + slot.problem);
       continue;
     }
-    Namespace ns;
-    std::string why;
-    if (!decode_checkpoint(image, sb[i].generation, sb[i].journal_first_seq, &ns, &why)) {
-      slot.problem = why;
+    auto ns = decode_checkpoint(image, sb[i].generation, sb[i].journal_first_seq);
+    if (!ns) {
+      slot.problem = ns.error().message;
       out.problems.push_back(where + ": " + slot.problem);
       continue;
     }
     slot.valid = true;
-    slot.inodes = ns.inodes.size();
+    slot.inodes = ns.value().inodes.size();
   }
 
   if (out.superblocks[0].valid && out.superblocks[1].valid) {

@@ -160,23 +160,18 @@ class MetaStoreImpl final : public MetaStore {
 
 // One superblock copy as open() found it.
 struct Copy {
-  SuperblockState state = SuperblockState::absent;
-  Superblock sb;
-  std::string why;
+  DecodedSuperblock decoded;  // state, superblock, and what is wrong with it
   bool read_error = false;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, const OpenOptions& options,
-                                                   OpenReport* report, std::string* why) {
+Result<std::unique_ptr<MetaStore>, Error> MetaStore::open(store::BlockStore& device, const OpenOptions& options,
+                                                          OpenReport* report) {
   OpenReport local_report;
   OpenReport& rep = report != nullptr ? *report : local_report;
   rep = OpenReport{};
-  auto refuse = [why](int e, std::string message) -> std::error_code {
-    if (why != nullptr) *why = std::move(message);
-    return errno_error(e);
-  };
+  auto refuse = [](int e, std::string message) { return make_error(e, std::move(message)); };
   const uint64_t device_bytes = device.size_bytes();
   if (device_bytes < kFirstCheckpointOffset) {
     return refuse(EINVAL, "the device has only " + std::to_string(device_bytes) +
@@ -188,34 +183,35 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
   for (int i = 0; i < 2; i++) {
     std::vector<std::byte> block(kSuperblockBytes);
     if (auto ec = device.read(kSuperblockOffset[i], block)) {
-      copies[i].state = SuperblockState::corrupt;
+      copies[i].decoded = {SuperblockState::corrupt, {}, Error(ec, "read error: " + ec.message())};
       copies[i].read_error = true;
-      copies[i].why = "read error: " + ec.message();
     } else {
-      copies[i].state = decode_superblock(block, i, device_bytes, &copies[i].sb, &copies[i].why);
+      copies[i].decoded = decode_superblock(block, i, device_bytes);
     }
   }
-  if (copies[0].state == SuperblockState::absent && copies[1].state == SuperblockState::absent) {
+  if (copies[0].decoded.state == SuperblockState::absent && copies[1].decoded.state == SuperblockState::absent) {
     return refuse(EINVAL, "no vlunfs superblock at byte 0 or byte 4096: the device is not formatted with vlunfs");
   }
   for (int i = 0; i < 2; i++) {
-    if (copies[i].state != SuperblockState::valid) {
-      rep.problems.push_back({OpenProblemPart::superblock_copy, copy_name(i) + ": " + copies[i].why});
+    if (copies[i].decoded.state != SuperblockState::valid) {
+      rep.problems.push_back({OpenProblemPart::superblock_copy, copy_name(i) + ": " + copies[i].decoded.error.message});
     }
   }
 
   // ---- The newest superblock whose checkpoint is intact ----
   std::vector<int> candidates;
   for (int i = 0; i < 2; i++) {
-    if (copies[i].state == SuperblockState::valid) candidates.push_back(i);
+    if (copies[i].decoded.state == SuperblockState::valid) candidates.push_back(i);
   }
   std::sort(candidates.begin(), candidates.end(),
-            [&](int a, int b) { return copies[a].sb.generation > copies[b].sb.generation; });
+            [&](int a, int b) {
+              return copies[a].decoded.superblock.generation > copies[b].decoded.superblock.generation;
+            });
   bool io_error = copies[0].read_error || copies[1].read_error;
   int chosen = -1;
   Namespace ns;
   for (int i : candidates) {
-    const Superblock& sb = copies[i].sb;
+    const Superblock& sb = copies[i].decoded.superblock;
     const std::string what = "checkpoint of generation " + std::to_string(sb.generation) + " in slot " +
                              std::to_string(sb.generation % 2) + " at byte " + std::to_string(sb.checkpoint_offset);
     // The length was checked against the slot size when the superblock was decoded.
@@ -231,11 +227,12 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
                                                                hex32(sb.checkpoint_crc) + ", computed " + hex32(crc) + ")"});
       continue;
     }
-    std::string checkpoint_why;
-    if (!decode_checkpoint(image, sb.generation, sb.journal_first_seq, &ns, &checkpoint_why)) {
-      rep.problems.push_back({OpenProblemPart::checkpoint, what + ": " + checkpoint_why});
+    auto decoded = decode_checkpoint(image, sb.generation, sb.journal_first_seq);
+    if (!decoded) {
+      rep.problems.push_back({OpenProblemPart::checkpoint, decoded.error().within(what).message});
       continue;
     }
+    ns = std::move(decoded).value();
     chosen = i;
     break;
   }
@@ -245,13 +242,13 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
     return refuse(io_error ? EIO : EINVAL, std::move(message));
   }
   const int other = 1 - chosen;
-  const Superblock& sb = copies[chosen].sb;
+  const Superblock& sb = copies[chosen].decoded.superblock;
   const Geometry& g = sb.geometry;
   rep.superblock_used = chosen;
   rep.generation = sb.generation;
-  rep.fell_back = candidates.front() != chosen || copies[other].state != SuperblockState::valid;
-  if (copies[other].state == SuperblockState::valid &&
-      !std::equal(std::begin(g.uuid), std::end(g.uuid), std::begin(copies[other].sb.geometry.uuid))) {
+  rep.fell_back = candidates.front() != chosen || copies[other].decoded.state != SuperblockState::valid;
+  if (copies[other].decoded.state == SuperblockState::valid &&
+      !std::equal(std::begin(g.uuid), std::end(g.uuid), std::begin(copies[other].decoded.superblock.geometry.uuid))) {
     rep.problems.push_back(
         {OpenProblemPart::uuid, "the two superblocks carry different file system UUIDs; using " + copy_name(chosen)});
   }
@@ -272,13 +269,13 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
     const std::string what = "journal record " + std::to_string(entry.seq) + " at journal offset " +
                              std::to_string(entry.offset) + " (device byte " +
                              std::to_string(g.journal_offset + entry.offset) + ")";
-    Record record;
-    std::string record_why;
-    if (!decode_record(entry.type, entry.payload, &record, &record_why)) {
-      rep.journal_stop_reason = what + " cannot be decoded: " + record_why;
+    auto decoded = decode_record(entry.type, entry.payload);
+    if (!decoded) {
+      rep.journal_stop_reason = decoded.error().within(what + " cannot be decoded").message;
       rep.problems.push_back({OpenProblemPart::journal, rep.journal_stop_reason});
       break;
     }
+    const Record record = std::move(decoded).value();
     std::error_code ec = check_limits(g, record);
     if (!ec) ec = meta::apply(ns, record);
     if (ec) {
@@ -306,8 +303,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
   // generation no superblock on the device has had: after a fallback, the other copy may hold a
   // newer (valid but useless) generation whose journal records are still on the device.
   uint64_t next_generation = sb.generation + 1;
-  if (copies[other].state == SuperblockState::valid) {
-    next_generation = std::max(next_generation, copies[other].sb.generation + 1);
+  if (copies[other].decoded.state == SuperblockState::valid) {
+    next_generation = std::max(next_generation, copies[other].decoded.superblock.generation + 1);
   }
   if (next_generation % 2 == sb.generation % 2) next_generation++;
 
@@ -317,8 +314,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(store::BlockStore& device, co
     // An older version is rewritten as this one before anything is appended, so that no record
     // of a newer type ever sits in an older version's journal (docs/format.md, "Versions").
     if (auto ec = store->checkpoint()) {
-      return refuse(ec.value(), "rewriting the format version " + std::to_string(g.version) + " metadata as version " +
-                                    std::to_string(kFormatVersion) + " failed: " + ec.message());
+      return Error(ec, "rewriting the format version " + std::to_string(g.version) + " metadata as version " +
+                              std::to_string(kFormatVersion) + " failed: " + ec.message());
     }
   }
   return std::unique_ptr<MetaStore>(std::move(store));

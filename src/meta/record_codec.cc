@@ -139,7 +139,7 @@ std::vector<std::byte> encode_record(const Record& record) {
   return out;
 }
 
-bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out, std::string* why) {
+Result<Record, Error> decode_record(uint8_t type, std::span<const std::byte> payload) {
   Decoder d(payload);
   Record record;
   switch (static_cast<RecordType>(type)) {
@@ -156,14 +156,12 @@ bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out
       r.time_ns = d.i64();
       const uint16_t symlink_length = d.u16();
       if (d.ok() && symlink_length > MAX_SYMLINK) {
-        if (why) *why = "symlink target of " + std::to_string(symlink_length) + " bytes";
-        return false;
+        return make_error(EUCLEAN, "symlink target of " + std::to_string(symlink_length) + " bytes");
       }
       r.symlink = d.text(symlink_length);
       if (node) r.rdev = d.u64();
       if (d.ok() && node != is_special_file(r.mode)) {
-        if (why) *why = node ? "a Create node record for a file that is not special" : "a Create record for a special file";
-        return false;
+        return make_error(EUCLEAN, node ? "a Create node record for a file that is not special" : "a Create record for a special file");
       }
       record = std::move(r);
       break;
@@ -244,19 +242,15 @@ bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out
       break;
     }
     default:
-      if (why) *why = "unknown record type " + std::to_string(type);
-      return false;
+      return make_error(EUCLEAN, "unknown record type " + std::to_string(type));
   }
   if (!d.ok()) {
-    if (why) *why = "payload of " + std::to_string(payload.size()) + " bytes is too short for its fields";
-    return false;
+    return make_error(EUCLEAN, "payload of " + std::to_string(payload.size()) + " bytes is too short for its fields");
   }
   if (d.remaining() != 0) {
-    if (why) *why = std::to_string(d.remaining()) + " bytes left over after the record's fields";
-    return false;
+    return make_error(EUCLEAN, std::to_string(d.remaining()) + " bytes left over after the record's fields");
   }
-  *out = std::move(record);
-  return true;
+  return record;
 }
 
 }  // namespace vlunfs::meta

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "meta/format.h"
+#include "vlunfs/error.h"
 #include "vlunfs/meta/geometry.h"
 #include "vlunfs/meta/record.h"
 
@@ -22,7 +23,8 @@ std::error_code check_encodable(const Record& record);
 // The payload of `record`. Requires check_encodable(record) to have passed.
 std::vector<std::byte> encode_record(const Record& record);
 
-// Decodes a payload of the given type; false (and *why) if it is not exactly one valid encoding.
-bool decode_record(uint8_t type, std::span<const std::byte> payload, Record* out, std::string* why);
+// Decodes a payload of the given type; EUCLEAN saying what is wrong if it is not exactly one valid
+// encoding.
+Result<Record, Error> decode_record(uint8_t type, std::span<const std::byte> payload);
 
 }  // namespace vlunfs::meta

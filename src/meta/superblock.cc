@@ -21,10 +21,9 @@ namespace {
 uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
 uint64_t round_down(uint64_t v, uint64_t to) { return v / to * to; }
 
-bool fail(std::string* why, std::string message) {
-  if (why != nullptr) *why = std::move(message);
-  return false;
-}
+// A request format() cannot satisfy, and a superblock that contradicts itself or the device.
+Error refused(std::string message) { return make_error(EINVAL, std::move(message)); }
+Error corrupt(std::string message) { return make_error(EUCLEAN, std::move(message)); }
 
 std::string bytes_str(uint64_t n) { return std::to_string(n) + " bytes"; }
 
@@ -39,13 +38,13 @@ void place_regions(Geometry* g) {
 
 }  // namespace
 
-bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry* out, std::string* why) {
+Result<Geometry, Error> plan_geometry(uint64_t device_bytes, const FormatOptions& options) {
   Geometry g;
   g.version = kFormatVersion;
   if (options.block_size != 4096 && options.block_size != 512) {
-    return fail(why, "block size " + std::to_string(options.block_size) + " is neither 4096 nor 512");
+    return refused("block size " + std::to_string(options.block_size) + " is neither 4096 nor 512");
   }
-  if (!sisl::chunk_shift_in_range(options.chunk_shift)) return fail(why, sisl::chunk_shift_refusal(options.chunk_shift));
+  if (!sisl::chunk_shift_in_range(options.chunk_shift)) return refused(sisl::chunk_shift_refusal(options.chunk_shift));
   g.block_size = options.block_size;
   g.chunk_shift = options.chunk_shift;
   g.device_bytes = device_bytes;
@@ -53,7 +52,7 @@ bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry
   if (options.checkpoint_bytes == 0) {
     g.checkpoint_bytes = round_down(std::clamp(device_bytes / 128, kDefaultCheckpointMin, kDefaultCheckpointMax), kMetaBlock);
   } else if (options.checkpoint_bytes < kMinCheckpointBytes || options.checkpoint_bytes > kMaxCheckpointBytes) {
-    return fail(why, "checkpoint_bytes " + std::to_string(options.checkpoint_bytes) + " is outside [" +
+    return refused("checkpoint_bytes " + std::to_string(options.checkpoint_bytes) + " is outside [" +
                          std::to_string(kMinCheckpointBytes) + ", " + std::to_string(kMaxCheckpointBytes) + "]");
   } else {
     g.checkpoint_bytes = round_up(options.checkpoint_bytes, kMetaBlock);
@@ -61,7 +60,7 @@ bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry
   if (options.journal_bytes == 0) {
     g.journal_bytes = round_down(std::clamp(device_bytes / 256, kDefaultJournalMin, kDefaultJournalMax), kMetaBlock);
   } else if (options.journal_bytes < kMinJournalBytes || options.journal_bytes > kMaxJournalBytes) {
-    return fail(why, "journal_bytes " + std::to_string(options.journal_bytes) + " is outside [" +
+    return refused("journal_bytes " + std::to_string(options.journal_bytes) + " is outside [" +
                          std::to_string(kMinJournalBytes) + ", " + std::to_string(kMaxJournalBytes) + "]");
   } else {
     g.journal_bytes = round_up(options.journal_bytes, kMetaBlock);
@@ -70,41 +69,40 @@ bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry
 
   const uint64_t chunk = g.chunk_bytes();
   if (g.data_offset > device_bytes || device_bytes - g.data_offset < chunk) {
-    return fail(why, "a device of " + bytes_str(device_bytes) + " cannot hold the metadata (" +
+    return refused("a device of " + bytes_str(device_bytes) + " cannot hold the metadata (" +
                          bytes_str(g.data_offset) + ") plus one chunk of " + bytes_str(chunk));
   }
   g.data_bytes = round_down(device_bytes - g.data_offset, g.block_size);
 
-  *out = g;
-  return true;
+  return g;
 }
 
-bool check_geometry(const Geometry& g, uint64_t device_bytes, std::string* why) {
-  if (g.block_size != 4096 && g.block_size != 512) return fail(why, "block size " + std::to_string(g.block_size));
-  if (!sisl::chunk_shift_in_range(g.chunk_shift)) return fail(why, sisl::chunk_shift_refusal(g.chunk_shift));
+Error check_geometry(const Geometry& g, uint64_t device_bytes) {
+  if (g.block_size != 4096 && g.block_size != 512) return corrupt("block size " + std::to_string(g.block_size));
+  if (!sisl::chunk_shift_in_range(g.chunk_shift)) return corrupt(sisl::chunk_shift_refusal(g.chunk_shift));
   if (g.device_bytes > device_bytes) {
-    return fail(why, "the file system spans " + bytes_str(g.device_bytes) + " but the device has only " +
+    return corrupt("the file system spans " + bytes_str(g.device_bytes) + " but the device has only " +
                          bytes_str(device_bytes));
   }
   if (g.checkpoint_bytes < kMinCheckpointBytes || g.checkpoint_bytes > kMaxCheckpointBytes ||
       g.checkpoint_bytes % kMetaBlock != 0) {
-    return fail(why, "checkpoint slot size " + std::to_string(g.checkpoint_bytes));
+    return corrupt("checkpoint slot size " + std::to_string(g.checkpoint_bytes));
   }
   if (g.journal_bytes < kMinJournalBytes || g.journal_bytes > kMaxJournalBytes || g.journal_bytes % kMetaBlock != 0) {
-    return fail(why, "journal size " + std::to_string(g.journal_bytes));
+    return corrupt("journal size " + std::to_string(g.journal_bytes));
   }
   Geometry expected = g;
   place_regions(&expected);
   if (g.checkpoint_offset[0] != expected.checkpoint_offset[0] || g.checkpoint_offset[1] != expected.checkpoint_offset[1] ||
       g.journal_offset != expected.journal_offset || g.data_offset != expected.data_offset) {
-    return fail(why, "region offsets do not follow from the region sizes");
+    return corrupt("region offsets do not follow from the region sizes");
   }
   if (g.data_offset > g.device_bytes || g.data_bytes > g.device_bytes - g.data_offset) {
-    return fail(why, "the data area (" + bytes_str(g.data_bytes) + " at byte " + std::to_string(g.data_offset) +
+    return corrupt("the data area (" + bytes_str(g.data_bytes) + " at byte " + std::to_string(g.data_offset) +
                          ") runs past the end of the file system (" + bytes_str(g.device_bytes) + ")");
   }
-  if (g.data_bytes < g.chunk_bytes()) return fail(why, "the data area is smaller than one chunk");
-  return true;
+  if (g.data_bytes < g.chunk_bytes()) return corrupt("the data area is smaller than one chunk");
+  return {};
 }
 
 std::vector<std::byte> encode_superblock(const Superblock& sb) {
@@ -136,31 +134,27 @@ std::vector<std::byte> encode_superblock(const Superblock& sb) {
   return block;
 }
 
-SuperblockState decode_superblock(std::span<const std::byte> block, int copy, uint64_t device_bytes,
-                                  Superblock* out, std::string* why) {
+DecodedSuperblock decode_superblock(std::span<const std::byte> block, int copy, uint64_t device_bytes) {
   if (block.size() != kSuperblockBytes) {
-    fail(why, "short superblock");
-    return SuperblockState::corrupt;
+    return {SuperblockState::corrupt, {}, corrupt("short superblock")};
   }
   const std::byte* p = block.data();
   if (std::memcmp(p + sf::kMagic, kSuperblockMagic, sizeof kSuperblockMagic) != 0) {
-    fail(why, "no vlunfs magic");
-    return SuperblockState::absent;
+    return {SuperblockState::absent, {}, make_error(EINVAL, "no vlunfs magic")};
   }
   // The version comes before the CRC: a later version may protect its superblock differently.
   const uint32_t version = load_u32(p + sf::kVersion);
   if (version < kOldestFormatVersion || version > kFormatVersion) {
-    fail(why, "format version " + std::to_string(version) + ", but this program reads only versions " +
-                  std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion));
-    return SuperblockState::unknown_version;
+    return {SuperblockState::unknown_version, {},
+            make_error(EINVAL, "format version " + std::to_string(version) + ", but this program reads only versions " +
+                                   std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion))};
   }
   const uint32_t stored_crc = load_u32(p + sf::kCrc);
   const uint32_t actual_crc = crc32c(p, sf::kCrc);
   if (stored_crc != actual_crc) {
     char text[96];
     std::snprintf(text, sizeof text, "bad CRC32C (stored %08x, computed %08x)", stored_crc, actual_crc);
-    fail(why, text);
-    return SuperblockState::corrupt;
+    return {SuperblockState::corrupt, {}, corrupt(text)};
   }
 
   Superblock sb;
@@ -186,30 +180,29 @@ SuperblockState decode_superblock(std::span<const std::byte> block, int copy, ui
   const uint32_t size = load_u32(p + sf::kSize);
   const uint32_t flags = load_u32(p + sf::kFlags);
 
-  std::string geometry_why;
+  Error wrong;
   if (size != kSuperblockBytes) {
-    fail(why, "superblock size field " + std::to_string(size));
+    wrong = corrupt("superblock size field " + std::to_string(size));
   } else if (flags != 0) {
-    fail(why, "unknown flags " + std::to_string(flags));
-  } else if (!check_geometry(g, device_bytes, &geometry_why)) {
-    fail(why, "bad geometry: " + geometry_why);
+    wrong = corrupt("unknown flags " + std::to_string(flags));
+  } else if (auto geometry_error = check_geometry(g, device_bytes)) {
+    wrong = geometry_error.within("bad geometry");
   } else if (sb.generation % 2 != static_cast<uint64_t>(copy)) {
-    fail(why, "generation " + std::to_string(sb.generation) + " does not belong in copy " + std::to_string(copy));
+    wrong = corrupt("generation " + std::to_string(sb.generation) + " does not belong in copy " + std::to_string(copy));
   } else if (sb.checkpoint_offset != g.checkpoint_offset[sb.generation % 2]) {
-    fail(why, "checkpoint at byte " + std::to_string(sb.checkpoint_offset) + " is not in slot " +
+    wrong = corrupt("checkpoint at byte " + std::to_string(sb.checkpoint_offset) + " is not in slot " +
                   std::to_string(sb.generation % 2));
   } else if (sb.checkpoint_length < kCheckpointHeaderBytes || sb.checkpoint_length > g.checkpoint_bytes) {
-    fail(why, "checkpoint length " + std::to_string(sb.checkpoint_length) + " does not fit its slot");
+    wrong = corrupt("checkpoint length " + std::to_string(sb.checkpoint_length) + " does not fit its slot");
   } else if (sb.journal_epoch != sb.generation) {
-    fail(why, "journal epoch " + std::to_string(sb.journal_epoch) + " differs from generation " +
+    wrong = corrupt("journal epoch " + std::to_string(sb.journal_epoch) + " differs from generation " +
                   std::to_string(sb.generation));
   } else if (sb.journal_first_seq == 0 || sb.journal_first_seq == UINT64_MAX) {
-    fail(why, "journal first sequence number " + std::to_string(sb.journal_first_seq));
+    wrong = corrupt("journal first sequence number " + std::to_string(sb.journal_first_seq));
   } else {
-    *out = sb;
-    return SuperblockState::valid;
+    return {SuperblockState::valid, sb, {}};
   }
-  return SuperblockState::corrupt;
+  return {SuperblockState::corrupt, {}, std::move(wrong)};
 }
 
 }  // namespace vlunfs::meta

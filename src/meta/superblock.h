@@ -2,6 +2,7 @@
 // (format.h, docs/format.md "Superblock").
 #pragma once
 
+#include "vlunfs/error.h"
 #include "vlunfs/meta/geometry.h"
 
 #include <cstddef>
@@ -21,12 +22,13 @@ struct Superblock {
   uint64_t journal_first_seq = 1;
 };
 
-// The geometry format() lays out for a device of `device_bytes` (all but the uuid), or false
-// with *why.
-bool plan_geometry(uint64_t device_bytes, const FormatOptions& options, Geometry* out, std::string* why);
+// The geometry format() lays out for a device of `device_bytes` (all but the uuid), or EINVAL
+// saying which option or size does not fit.
+Result<Geometry, Error> plan_geometry(uint64_t device_bytes, const FormatOptions& options);
 
-// True if `g` is a layout this version writes and it fits a device of `device_bytes`.
-bool check_geometry(const Geometry& g, uint64_t device_bytes, std::string* why);
+// Nothing (false) if `g` is a layout this version writes and it fits a device of `device_bytes`;
+// otherwise EUCLEAN saying which field is wrong.
+Error check_geometry(const Geometry& g, uint64_t device_bytes);
 
 // Exactly kSuperblockBytes.
 std::vector<std::byte> encode_superblock(const Superblock& sb);
@@ -38,9 +40,14 @@ enum class SuperblockState {
   valid,
 };
 
-// Decodes copy `copy` (0 or 1) of a device of `device_bytes`. For anything but `valid`, *why says
-// what is wrong (without saying where; the caller knows).
-SuperblockState decode_superblock(std::span<const std::byte> block, int copy, uint64_t device_bytes,
-                                  Superblock* out, std::string* why);
+// One superblock copy as decode_superblock() found it.
+struct DecodedSuperblock {
+  SuperblockState state = SuperblockState::absent;
+  Superblock superblock;  // meaningful only when state is valid
+  Error error;            // for anything but valid: what is wrong (without where; the caller knows)
+};
+
+// Decodes copy `copy` (0 or 1) of a device of `device_bytes`.
+DecodedSuperblock decode_superblock(std::span<const std::byte> block, int copy, uint64_t device_bytes);
 
 }  // namespace vlunfs::meta

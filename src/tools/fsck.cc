@@ -111,14 +111,13 @@ Report check_device(store::BlockStore& device, const std::string& name, const Op
   meta::OpenOptions mo;
   mo.read_only = mode == Repair::kNone;
   meta::OpenReport report;
-  std::string why;
-  auto store = meta::MetaStore::open(device, mo, &report, &why);
+  auto store = meta::MetaStore::open(device, mo, &report);
   std::vector<Finding> found;  // about the stored metadata, ahead of the namespace's findings
   bool fallback_lost = false;
   sort_inspection(inspection, store ? report.superblock_used : -1, &found, &fallback_lost);
   if (!store) {
     r.findings = superseded_by_checkpoint(found);
-    add(&r.findings, Check::superblock, Severity::error, name + ": " + (why.empty() ? store.error().message() : why));
+    add(&r.findings, Check::superblock, Severity::error, store.error().within(name).message);
     add(&r.findings, Check::superblock, Severity::error,
         "no usable superblock and checkpoint: the device cannot be mounted, and fsck cannot repair it");
     r.exit_code = (store.error().value() == EIO || inspection.read_error) ? EXIT_OPERATIONAL : EXIT_ERRORS_LEFT;

@@ -82,15 +82,12 @@ int format_and_report(store::BlockStore& dev, const std::string& path, uint32_t 
   meta::FormatOptions options;
   options.block_size = block_size;
   options.chunk_shift = chunk_shift;
-  std::string why;
   tools::EraseProgress progress;
   if (!quiet && ::isatty(STDERR_FILENO)) progress = tools::erase_progress_line(stderr);
   auto erasing = tools::with_erase_progress(dev, progress);
-  auto g = meta::format(*erasing, options, &why);
+  auto g = meta::format(*erasing, options);
   if (!g) {
-    std::fprintf(stderr, "mkfs.vlunfs: cannot format %s: %s%s\n", path.c_str(),
-                 why.empty() ? g.error().message().c_str() : why.c_str(),
-                 removed_note);
+    std::fprintf(stderr, "mkfs.vlunfs: cannot format %s: %s%s\n", path.c_str(), g.error().message.c_str(), removed_note);
     erasing.reset();
     return on_failure();
   }

@@ -137,18 +137,18 @@ const std::vector<std::string> kStatsColumns = {
 
 // Renders records (`command` is ls, info or stats) as a table or JSON on stdout.
 int print_records(const std::string& command, const std::string& text, const tools::OutputOptions& output) {
-  std::string why;
-  auto records = fs::parse_records(text, &why);
-  if (!records) {
+  auto parsed = fs::parse_records(text);
+  if (!parsed) {
     std::fprintf(stderr, "vlunctl %s: the daemon's answer is not understood (%s); use the vlunctl built with that "
-                         "vlunfs\n", command.c_str(), why.c_str());
+                         "vlunfs\n", command.c_str(), parsed.error().message.c_str());
     return 1;
   }
+  const std::vector<fs::Record>* records = &parsed.value();
   if (output.json) {
     std::fputs(tools::document_to_json(command, *records, {"vlun"}).c_str(), stdout);
     return 0;
   }
-  bool ok = true;
+  Error printed;
   if (command == "info") {
     const fs::Record* pool = nullptr;
     for (const fs::Record& r : *records) {
@@ -158,7 +158,7 @@ int print_records(const std::string& command, const std::string& text, const too
       std::fprintf(stderr, "vlunctl info: the daemon's answer has no pool record\n");
       return 1;
     }
-    ok = tools::print_fields(stdout, *pool, output, &why);
+    printed = tools::print_fields(stdout, *pool, output);
   } else {
     // stats: the pool's row first, as "(pool)", then the vLUNs'.
     std::vector<fs::Record> pool_rows;
@@ -174,10 +174,10 @@ int print_records(const std::string& command, const std::string& text, const too
     for (const fs::Record& r : *records) {
       if (r.type == "vlun") rows.push_back(&r);
     }
-    ok = tools::print_table(stdout, rows, command == "ls" ? kLsColumns : kStatsColumns, output, &why);
+    printed = tools::print_table(stdout, rows, command == "ls" ? kLsColumns : kStatsColumns, output);
   }
-  if (!ok) {
-    std::fprintf(stderr, "vlunctl %s: %s\n", command.c_str(), why.c_str());
+  if (printed) {
+    std::fprintf(stderr, "vlunctl %s: %s\n", command.c_str(), printed.message.c_str());
     return 2;
   }
   return 0;
@@ -325,10 +325,9 @@ int info_image(const std::string& image, const store::CephClientOptions& ceph, c
   meta::OpenOptions mo;
   mo.read_only = true;
   meta::OpenReport report;
-  std::string why;
-  auto m = meta::MetaStore::open(*dev.value(), mo, &report, &why);
+  auto m = meta::MetaStore::open(*dev.value(), mo, &report);
   if (!m) {
-    std::fprintf(stderr, "vlunctl: %s: %s\n", image.c_str(), why.c_str());
+    std::fprintf(stderr, "vlunctl: %s: %s\n", image.c_str(), m.error().message.c_str());
     return 1;
   }
   const meta::Geometry& g = m.value()->geometry();

@@ -69,31 +69,30 @@ bool same_column(std::string_view asked, std::string_view key) {
 }
 
 // The keys -o asks for, from the default ones and every key the rows have.
-bool chosen_keys(const std::vector<std::string>& all_keys, const std::vector<std::string>& defaults,
-                 const std::string& option, std::vector<std::string>* keys, std::string* why) {
-  if (option.empty()) {
-    *keys = defaults;
-    return true;
-  }
+// EINVAL naming the column and the columns there are for one no key has.
+Result<std::vector<std::string>, Error> chosen_keys(const std::vector<std::string>& all_keys,
+                                                    const std::vector<std::string>& defaults,
+                                                    const std::string& option) {
+  if (option.empty()) return defaults;
   std::string_view list = option;
+  std::vector<std::string> keys;
   if (list.front() == '+') {
-    *keys = defaults;
+    keys = defaults;
     list.remove_prefix(1);
-  } else {
-    keys->clear();
   }
   for (const std::string& asked : split_columns(list)) {
     auto it = std::find_if(all_keys.begin(), all_keys.end(), [&](const std::string& k) { return same_column(asked, k); });
     if (it == all_keys.end()) {
       std::string known;
       for (const std::string& k : all_keys) known += (known.empty() ? "" : ",") + column_name(k);
-      *why = "unknown column '" + asked + "' (columns: " + known + ")";
-      return false;
+      return make_error(EINVAL, "unknown column '" + asked + "' (columns: " + known + ")");
     }
-    keys->push_back(*it);
+    keys.push_back(*it);
   }
-  return true;
+  return keys;
 }
+
+Error out_of_memory() { return make_error(ENOMEM, "out of memory"); }
 
 struct TableDeleter {
   void operator()(libscols_table* t) const { scols_unref_table(t); }
@@ -187,20 +186,20 @@ std::string column_name(std::string_view key) {
   return name;
 }
 
-bool print_table(std::FILE* out, const std::vector<const fs::Record*>& rows, const std::vector<std::string>& default_columns,
-                 const OutputOptions& options, std::string* why) {
+Error print_table(std::FILE* out, const std::vector<const fs::Record*>& rows, const std::vector<std::string>& default_columns,
+                  const OutputOptions& options) {
   std::vector<std::string> all_keys = default_columns;
   for (const fs::Record* r : rows) {
     for (const fs::RecordField& f : r->fields) {
       if (std::find(all_keys.begin(), all_keys.end(), f.key) == all_keys.end()) all_keys.push_back(f.key);
     }
   }
-  std::vector<std::string> keys;
-  if (!chosen_keys(all_keys, default_columns, options.columns, &keys, why)) return false;
+  auto chosen = chosen_keys(all_keys, default_columns, options.columns);
+  if (!chosen) return chosen.error();
+  const std::vector<std::string>& keys = chosen.value();
   Table table = new_table(out, options);
   if (!table) {
-    *why = "out of memory";
-    return false;
+    return out_of_memory();
   }
   for (const std::string& key : keys) {
     // Numbers right-aligned, as lsblk does; the first row decides what a column holds.
@@ -212,45 +211,41 @@ bool print_table(std::FILE* out, const std::vector<const fs::Record*>& rows, con
       }
     }
     if (!scols_table_new_column(table.get(), column_name(key).c_str(), 0, number ? SCOLS_FL_RIGHT : 0)) {
-      *why = "out of memory";
-      return false;
+      return out_of_memory();
     }
   }
   for (const fs::Record* r : rows) {
     libscols_line* line = scols_table_new_line(table.get(), nullptr);
     if (!line) {
-      *why = "out of memory";
-      return false;
+      return out_of_memory();
     }
     for (size_t i = 0; i < keys.size(); ++i) scols_line_set_data(line, i, cell_text(r->find(keys[i])).c_str());
   }
   scols_print_table(table.get());
-  return true;
+  return {};
 }
 
-bool print_fields(std::FILE* out, const fs::Record& record, const OutputOptions& options, std::string* why) {
+Error print_fields(std::FILE* out, const fs::Record& record, const OutputOptions& options) {
   std::vector<std::string> keys;
   for (const fs::RecordField& f : record.fields) keys.push_back(f.key);
-  std::vector<std::string> chosen;
-  if (!chosen_keys(keys, keys, options.columns, &chosen, why)) return false;
+  auto chosen = chosen_keys(keys, keys, options.columns);
+  if (!chosen) return chosen.error();
   Table table = new_table(out, options);
   if (!table) {
-    *why = "out of memory";
-    return false;
+    return out_of_memory();
   }
   scols_table_new_column(table.get(), "FIELD", 0, 0);
   scols_table_new_column(table.get(), "VALUE", 0, 0);
-  for (const std::string& key : chosen) {
+  for (const std::string& key : chosen.value()) {
     libscols_line* line = scols_table_new_line(table.get(), nullptr);
     if (!line) {
-      *why = "out of memory";
-      return false;
+      return out_of_memory();
     }
     scols_line_set_data(line, 0, key.c_str());
     scols_line_set_data(line, 1, cell_text(record.find(key)).c_str());
   }
   scols_print_table(table.get());
-  return true;
+  return {};
 }
 
 }  // namespace vlunfs::tools

@@ -37,10 +37,10 @@ std::string document_to_json(std::string_view command, const std::vector<fs::Rec
 std::string column_name(std::string_view key);
 
 // Prints `rows` as a table; `default_columns` are keys. A column asked for with -o that no key
-// has is an error (returns false and says which, in *why).
-bool print_table(std::FILE* out, const std::vector<const fs::Record*>& rows, const std::vector<std::string>& default_columns,
-                 const OutputOptions& options, std::string* why);
+// has is an error (EINVAL, saying which; ENOMEM when the table cannot be made).
+Error print_table(std::FILE* out, const std::vector<const fs::Record*>& rows, const std::vector<std::string>& default_columns,
+                  const OutputOptions& options);
 // One record as FIELD VALUE lines (vlunctl info); -o names the fields.
-bool print_fields(std::FILE* out, const fs::Record& record, const OutputOptions& options, std::string* why);
+Error print_fields(std::FILE* out, const fs::Record& record, const OutputOptions& options);
 
 }  // namespace vlunfs::tools

@@ -174,10 +174,9 @@ inline Verdict exercise(std::span<const std::byte> region, uint64_t device_bytes
   (void)meta::inspect_metadata(*memory);
 
   meta::OpenReport report;
-  std::string why;
-  auto store = meta::MetaStore::open(*memory, {.read_only = true}, &report, &why);
+  auto store = meta::MetaStore::open(*memory, {.read_only = true}, &report);
   if (!store) {
-    v.refusal = why;
+    v.refusal = store.error().message;
     return v;
   }
   v.opened = true;
@@ -201,6 +200,7 @@ inline Verdict exercise(std::span<const std::byte> region, uint64_t device_bytes
   }
   if (!mount) return v;
 
+  std::string why;
   auto fs = fs::Filesystem::open_store(std::make_unique<store::FaultInjectingStore>(*memory), {}, &why);
   if (!fs) {
     v.mount_refusal = why.empty() ? "?" : why;

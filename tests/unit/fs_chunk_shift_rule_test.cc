@@ -39,9 +39,9 @@ TEST(ChunkShiftRule, FormatRefusesWhatNoMountCouldTake) {
     auto memory = store::make_memory_store(64 << 20);
     meta::FormatOptions fo;
     fo.chunk_shift = shift;
-    std::string why;
-    EXPECT_FALSE(meta::format(*memory, fo, &why)) << "chunk shift " << shift;
-    EXPECT_NE(why.find(sisl::chunk_shift_refusal(shift)), std::string::npos) << why;
+    auto g = meta::format(*memory, fo);
+    ASSERT_FALSE(g) << "chunk shift " << shift;
+    EXPECT_NE(g.error().message.find(sisl::chunk_shift_refusal(shift)), std::string::npos) << g.error().message;
   }
 }
 
@@ -51,9 +51,11 @@ TEST(ChunkShiftRule, MountAndFsckRefuseTheSameSuperblockValues) {
     std::unique_ptr<store::BlockStore> holder;
     store::BlockStore& device = device_claiming(holder, shift);
 
+    auto opened = meta::MetaStore::open(device, {.read_only = true});
+    ASSERT_FALSE(opened);
+    EXPECT_NE(opened.error().message.find(sisl::chunk_shift_refusal(shift)), std::string::npos) << opened.error().message;
+
     std::string why;
-    EXPECT_FALSE(meta::MetaStore::open(device, {.read_only = true}, nullptr, &why));
-    EXPECT_NE(why.find(sisl::chunk_shift_refusal(shift)), std::string::npos) << why;
 
     auto fs = fs::Filesystem::open_store(store::make_region_store(device, 0, device.size_bytes()), {}, &why);
     EXPECT_FALSE(fs) << "a mount took chunk shift " << shift;
@@ -73,8 +75,8 @@ TEST(ChunkShiftRule, EveryLayerTakesBothEndsOfTheRange) {
     fo.chunk_shift = shift;
     fo.journal_bytes = 1 << 20;
     fo.checkpoint_bytes = 1 << 20;
-    std::string why;
-    ASSERT_TRUE(meta::format(*device, fo, &why)) << why;
+    auto g = meta::format(*device, fo);
+    ASSERT_TRUE(g) << g.error().message;
     EXPECT_EQ(fsck::check_device(*device, "image", {}).exit_code, fsck::EXIT_CLEAN);
     auto fs = fs::test_rig::mount_on_simulator(*device);
     ASSERT_TRUE(fs);

@@ -52,9 +52,8 @@ uint64_t format_with_crash(bool over_old, uint64_t crash_at, Cut cut, uint64_t s
       if (kind != store::IoKind::read && ++count == crash_at) fault.freeze();
       return false;
     });
-    std::string why;
-    auto g = meta::format(fault, options(), &why);
-    EXPECT_TRUE(g) << why;  // a frozen device accepts (and drops) every write
+    auto g = meta::format(fault, options());
+    EXPECT_TRUE(g) << g.error().message;  // a frozen device accepts (and drops) every write
     fault.clear_failures();
     if (crash_at == 0 || crash_at > count) return count;
     if (cut != Cut::kill) {
@@ -65,11 +64,11 @@ uint64_t format_with_crash(bool over_old, uint64_t crash_at, Cut cut, uint64_t s
                std::to_string(crash_at) + ", cut " + std::to_string(static_cast<int>(cut)) + ", seed " +
                std::to_string(seed));
 
-  std::string why;
-  auto opened = meta::MetaStore::open(*memory, {.read_only = true}, nullptr, &why);
+  auto opened = meta::MetaStore::open(*memory, {.read_only = true});
   fsck::Report report = fsck::check_device(*memory, "memory", {});
+  std::string why;
   if (!opened) {
-    EXPECT_FALSE(why.empty()) << "a refusal must say why";
+    EXPECT_FALSE(opened.error().message.empty()) << "a refusal must say why";
     EXPECT_NE(report.exit_code, fsck::EXIT_CLEAN);
     EXPECT_FALSE(report.errors().empty());
   } else {

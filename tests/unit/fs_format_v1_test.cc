@@ -81,22 +81,22 @@ class FormatV1Test : public ::testing::Test {
     for (int copy = 0; copy < 2; ++copy) {
       std::vector<std::byte> block(meta::kSuperblockBytes);
       ASSERT_FALSE(mem_->read(meta::kSuperblockOffset[copy], block));
-      meta::Superblock sb;
-      std::string why;
-      if (meta::decode_superblock(block, copy, kDevice, &sb, &why) == meta::SuperblockState::valid) {
-        newest_generation = std::max(newest_generation, sb.generation);
+      const meta::DecodedSuperblock decoded = meta::decode_superblock(block, copy, kDevice);
+      if (decoded.state == meta::SuperblockState::valid) {
+        newest_generation = std::max(newest_generation, decoded.superblock.generation);
       }
     }
     for (int copy = 0; copy < 2; ++copy) {
       std::vector<std::byte> block(meta::kSuperblockBytes);
       ASSERT_FALSE(mem_->read(meta::kSuperblockOffset[copy], block));
-      meta::Superblock sb;
-      std::string why;
-      ASSERT_EQ(meta::decode_superblock(block, copy, kDevice, &sb, &why), meta::SuperblockState::valid) << why;
+      const meta::DecodedSuperblock decoded = meta::decode_superblock(block, copy, kDevice);
+      ASSERT_EQ(decoded.state, meta::SuperblockState::valid) << decoded.error.message;
+      meta::Superblock sb = decoded.superblock;
       std::vector<std::byte> image(sb.checkpoint_length);
       ASSERT_FALSE(mem_->read(sb.checkpoint_offset, image));
-      meta::Namespace ns;
-      ASSERT_TRUE(meta::decode_checkpoint(image, sb.generation, sb.journal_first_seq, &ns, &why)) << why;
+      auto checkpoint = meta::decode_checkpoint(image, sb.generation, sb.journal_first_seq);
+      ASSERT_TRUE(checkpoint) << checkpoint.error().message;
+      meta::Namespace ns = std::move(checkpoint).value();
       if (change && sb.generation == newest_generation) change(ns);
       std::vector<std::byte> v1 = encode_v1_checkpoint(ns, sb.generation, sb.journal_first_seq);
       sb.checkpoint_length = v1.size();
@@ -117,9 +117,9 @@ class FormatV1Test : public ::testing::Test {
     for (int copy = 0; copy < 2; ++copy) {
       std::vector<std::byte> block(meta::kSuperblockBytes);
       EXPECT_FALSE(mem_->read(meta::kSuperblockOffset[copy], block));
-      meta::Superblock sb;
-      std::string why;
-      if (meta::decode_superblock(block, copy, kDevice, &sb, &why) != meta::SuperblockState::valid) continue;
+      const meta::DecodedSuperblock decoded = meta::decode_superblock(block, copy, kDevice);
+      if (decoded.state != meta::SuperblockState::valid) continue;
+      const meta::Superblock& sb = decoded.superblock;
       if (sb.generation >= newest) {
         newest = sb.generation;
         version = sb.geometry.version;
@@ -153,9 +153,8 @@ TEST_F(FormatV1Test, AVersion1ImageMountsFscksAndIsRewrittenAsVersion2) {
 
   {
     // Read as it is: a read-only open does not rewrite it.
-    std::string why;
-    auto m = meta::MetaStore::open(*mem_, {.read_only = true}, nullptr, &why);
-    ASSERT_TRUE(m) << why;
+    auto m = meta::MetaStore::open(*mem_, {.read_only = true});
+    ASSERT_TRUE(m) << m.error().message;
     EXPECT_EQ(m.value()->geometry().version, 1u);
     const meta::Inode* root = m.value()->ns().find(meta::ROOT_INO);
     ASSERT_NE(root, nullptr);

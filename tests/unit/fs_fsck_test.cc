@@ -501,9 +501,8 @@ class FsckImage : public ::testing::Test {
     auto dev = store::open_file_store(path_, {});
     EXPECT_TRUE(dev);
     o.dev = std::move(dev).value();
-    std::string why;
-    auto m = meta::MetaStore::open(*o.dev, {}, nullptr, &why);
-    EXPECT_TRUE(m) << why;
+    auto m = meta::MetaStore::open(*o.dev, {});
+    EXPECT_TRUE(m) << m.error().message;
     o.meta = std::move(m).value();
     return o;
   }

@@ -147,24 +147,27 @@ TEST(MetricsHttpTest, AnswersGetMetricsAndRefusesTheRest) {
 }
 
 TEST(MetricsHttpTest, ABarePortMeansLoopback) {
-  std::string why;
-  auto a = parse_listen_address("9100", &why);
-  ASSERT_TRUE(a) << why;
+  auto a = parse_listen_address("9100");
+  ASSERT_TRUE(a) << a.error().message;
   const auto* in = reinterpret_cast<const sockaddr_in*>(&a.value().address);
   EXPECT_EQ(in->sin_family, AF_INET);
   EXPECT_EQ(ntohl(in->sin_addr.s_addr), INADDR_LOOPBACK);
   EXPECT_EQ(ntohs(in->sin_port), 9100);
-  EXPECT_TRUE(parse_listen_address("[::1]:9100", &why));
-  EXPECT_TRUE(parse_listen_address("0.0.0.0:9100", &why));
-  EXPECT_FALSE(parse_listen_address("example.com:9100", &why));
-  EXPECT_FALSE(parse_listen_address("127.0.0.1:99999", &why));
-  EXPECT_FALSE(parse_listen_address("127.0.0.1:", &why));
+  EXPECT_TRUE(parse_listen_address("[::1]:9100"));
+  EXPECT_TRUE(parse_listen_address("0.0.0.0:9100"));
+  auto named = parse_listen_address("example.com:9100");
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().value(), EINVAL);
+  EXPECT_EQ(named.error().message, "'example.com' is not a numeric IPv4 or IPv6 address (or localhost)");
+  auto too_high = parse_listen_address("127.0.0.1:99999");
+  ASSERT_FALSE(too_high);
+  EXPECT_EQ(too_high.error().message, "'127.0.0.1:99999' is not ADDRESS:PORT (e.g. 127.0.0.1:9100) nor a port");
+  EXPECT_FALSE(parse_listen_address("127.0.0.1:"));
 }
 
 TEST(MetricsHttpTest, ServesOverASocketAndStops) {
-  std::string why;
-  auto server = MetricsServer::start("127.0.0.1:0", [] { return std::string("vlunfs_up 1\n"); }, &why);
-  ASSERT_TRUE(server) << why;
+  auto server = MetricsServer::start("127.0.0.1:0", [] { return std::string("vlunfs_up 1\n"); });
+  ASSERT_TRUE(server) << server.error().message;
   ASSERT_NE(server.value()->port(), 0);
   auto ask = [&](const std::string& request) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -185,9 +188,10 @@ TEST(MetricsHttpTest, ServesOverASocketAndStops) {
   EXPECT_NE(ok.find("\r\n\r\nvlunfs_up 1\n"), std::string::npos);
   EXPECT_EQ(ask("nonsense\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
   // A second server on the same port is refused with a reason.
-  auto again = MetricsServer::start("127.0.0.1:" + std::to_string(server.value()->port()), [] { return std::string(); }, &why);
-  EXPECT_FALSE(again);
-  EXPECT_NE(why.find("choose another port"), std::string::npos);
+  auto again = MetricsServer::start("127.0.0.1:" + std::to_string(server.value()->port()), [] { return std::string(); });
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().value(), EADDRINUSE);
+  EXPECT_NE(again.error().message.find("choose another port"), std::string::npos) << again.error().message;
   server.value().reset();  // joins the thread; the test ends only if it stopped
 }
 

@@ -28,11 +28,11 @@ TEST(RecordParseTest, WhatTheWriterWritesParsesBack) {
   RecordWriter w;
   w.begin("vlun").text("path", "/x\ty\nz").number("ino", 12).null("last_lba").number("read.requests", 3);
   w.begin("pool").number("total_chunks", 1u << 20);
-  std::string why;
-  auto records = parse_records(w.str(), &why);
-  ASSERT_TRUE(records) << why;
-  ASSERT_EQ(records->size(), 2u);
-  const Record& v = (*records)[0];
+  auto parsed = parse_records(w.str());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const std::vector<Record>& records = parsed.value();
+  ASSERT_EQ(records.size(), 2u);
+  const Record& v = records[0];
   EXPECT_EQ(v.type, "vlun");
   ASSERT_TRUE(v.find("path"));
   EXPECT_EQ(v.find("path")->value, "/x\ty\nz");
@@ -41,20 +41,24 @@ TEST(RecordParseTest, WhatTheWriterWritesParsesBack) {
   EXPECT_EQ(v.find("ino")->value, "12");
   EXPECT_TRUE(v.find("last_lba")->null);
   EXPECT_EQ(v.find("read.requests")->value, "3");
-  EXPECT_EQ((*records)[1].find("total_chunks")->value, "1048576");
+  EXPECT_EQ(records[1].find("total_chunks")->value, "1048576");
 }
 
 TEST(RecordParseTest, TextThatIsNotRecordsIsRefused) {
-  std::string why;
-  EXPECT_FALSE(parse_records("vlun\tpath=/a", &why));  // no end of line
-  EXPECT_FALSE(parse_records("# path\tino\n", &why));  // version 1's text
-  EXPECT_FALSE(parse_records("vlun\tino#12x\n", &why));
-  EXPECT_FALSE(parse_records("vlun\tnovalue\n", &why));
-  EXPECT_FALSE(parse_records("vlun\tBad=1\n", &why));
-  EXPECT_FALSE(parse_records("vlun\tpath=\\q\n", &why));
-  auto empty = parse_records("", &why);
+  auto unterminated = parse_records("vlun\tpath=/a");
+  ASSERT_FALSE(unterminated);
+  EXPECT_EQ(unterminated.error().value(), EPROTO);
+  EXPECT_EQ(unterminated.error().message, "the last record has no end of line");
+  EXPECT_FALSE(parse_records("# path\tino\n"));  // version 1's text
+  auto not_a_number = parse_records("vlun\tino#12x\n");
+  ASSERT_FALSE(not_a_number);
+  EXPECT_EQ(not_a_number.error().message, "record 1: ino is not a number");
+  EXPECT_FALSE(parse_records("vlun\tnovalue\n"));
+  EXPECT_FALSE(parse_records("vlun\tBad=1\n"));
+  EXPECT_FALSE(parse_records("vlun\tpath=\\q\n"));
+  auto empty = parse_records("");
   ASSERT_TRUE(empty);
-  EXPECT_TRUE(empty->empty());
+  EXPECT_TRUE(empty.value().empty());
 }
 
 TEST(ChunkRangesTest, RunsOfConsecutiveChunksAreOneRange) {

@@ -45,10 +45,9 @@ TEST(RecordCodec, EveryRecordTypeRoundTrips) {
   for (const Record& record : one_of_each()) {
     ASSERT_FALSE(check_encodable(record));
     const std::vector<std::byte> payload = encode_record(record);
-    Record decoded;
-    std::string why;
-    ASSERT_TRUE(decode_record(static_cast<uint8_t>(record_type(record)), payload, &decoded, &why)) << why;
-    EXPECT_TRUE(same_record(record, decoded)) << record.index();
+    auto decoded = decode_record(static_cast<uint8_t>(record_type(record)), payload);
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_TRUE(same_record(record, decoded.value())) << record.index();
     EXPECT_EQ(static_cast<size_t>(record_type(record)), record.index() + 1);
   }
 }
@@ -57,14 +56,14 @@ TEST(RecordCodec, RefusesEveryTruncationAndTrailingBytes) {
   for (const Record& record : one_of_each()) {
     std::vector<std::byte> payload = encode_record(record);
     const auto type = static_cast<uint8_t>(record_type(record));
-    Record decoded;
     for (size_t n = 0; n < payload.size(); n++) {
-      EXPECT_FALSE(decode_record(type, std::span(payload).first(n), &decoded, nullptr)) << record.index() << " " << n;
+      EXPECT_FALSE(decode_record(type, std::span(payload).first(n))) << record.index() << " " << n;
     }
     payload.push_back(std::byte{0});
-    std::string why;
-    EXPECT_FALSE(decode_record(type, payload, &decoded, &why));
-    EXPECT_NE(why.find("left over"), std::string::npos) << why;
+    auto decoded = decode_record(type, payload);
+    ASSERT_FALSE(decoded);
+    EXPECT_EQ(decoded.error().value(), EUCLEAN);
+    EXPECT_NE(decoded.error().message.find("left over"), std::string::npos) << decoded.error().message;
   }
 }
 
@@ -75,26 +74,24 @@ TEST(RecordCodec, ACreateOfASpecialFileIsACreateNodeRecordWithItsRdev) {
                                    .rdev = 0x1234567890};
   ASSERT_EQ(record_type(node), RecordType::create_node);
   const std::vector<std::byte> payload = encode_record(node);
-  Record decoded;
-  std::string why;
-  ASSERT_TRUE(decode_record(static_cast<uint8_t>(RecordType::create_node), payload, &decoded, &why)) << why;
-  EXPECT_EQ(std::get<CreateRecord>(decoded).rdev, 0x1234567890u);
-  EXPECT_EQ(std::get<CreateRecord>(decoded).mode, S_IFBLK | 0600u);
-  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::create), std::span(payload).first(payload.size() - 8),
-                             &decoded, &why));
-  EXPECT_NE(why.find("special file"), std::string::npos) << why;
+  auto decoded = decode_record(static_cast<uint8_t>(RecordType::create_node), payload);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(std::get<CreateRecord>(decoded.value()).rdev, 0x1234567890u);
+  EXPECT_EQ(std::get<CreateRecord>(decoded.value()).mode, S_IFBLK | 0600u);
+  auto as_file = decode_record(static_cast<uint8_t>(RecordType::create), std::span(payload).first(payload.size() - 8));
+  ASSERT_FALSE(as_file);
+  EXPECT_NE(as_file.error().message.find("special file"), std::string::npos) << as_file.error().message;
   const Record file = CreateRecord{.parent = 1, .name = "f", .ino = 8, .mode = S_IFREG | 0600};
   std::vector<std::byte> file_payload = encode_record(file);
   file_payload.resize(file_payload.size() + 8);
-  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::create_node), file_payload, &decoded, &why));
+  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::create_node), file_payload));
 }
 
 TEST(RecordCodec, RefusesUnknownTypes) {
-  Record decoded;
-  std::string why;
-  EXPECT_FALSE(decode_record(0, {}, &decoded, &why));
-  EXPECT_FALSE(decode_record(kMaxRecordType + 1, {}, &decoded, &why));
-  EXPECT_NE(why.find("unknown record type"), std::string::npos);
+  EXPECT_FALSE(decode_record(0, {}));
+  auto decoded = decode_record(kMaxRecordType + 1, {});
+  ASSERT_FALSE(decoded);
+  EXPECT_NE(decoded.error().message.find("unknown record type"), std::string::npos);
 }
 
 TEST(RecordCodec, RefusesAnEntryCountLargerThanThePayload) {
@@ -102,8 +99,7 @@ TEST(RecordCodec, RefusesAnEntryCountLargerThanThePayload) {
       encode_record(MapRecord{.ino = 7, .first_index = 0, .entries = {1}, .time_ns = 1});
   // The count sits right before the one entry.
   store_u32(payload.data() + payload.size() - 12, 0xffffffff);
-  Record decoded;
-  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::map), payload, &decoded, nullptr));
+  EXPECT_FALSE(decode_record(static_cast<uint8_t>(RecordType::map), payload));
 }
 
 TEST(RecordCodec, RefusesOverlongNamesAndSymlinksBeforeEncoding) {
@@ -122,8 +118,9 @@ TEST(RecordCodec, RandomPayloadsNeverCrashTheDecoderOrApply) {
   for (int i = 0; i < 20000; i++) {
     std::vector<std::byte> payload(rng() % 80);
     for (auto& b : payload) b = static_cast<std::byte>(rng());
-    Record decoded;
-    if (decode_record(static_cast<uint8_t>(1 + rng() % kMaxRecordType), payload, &decoded, nullptr)) {
+    auto result = decode_record(static_cast<uint8_t>(1 + rng() % kMaxRecordType), payload);
+    if (result) {
+      Record decoded = std::move(result).value();
       Namespace copy = ns;
       if (auto* resize = std::get_if<ResizeRecord>(&decoded)) resize->lxt_count %= 1024;  // MetaStore caps it
       (void)meta::apply(copy, decoded);
@@ -148,44 +145,41 @@ TEST(Checkpoint, RoundTripsANamespaceWithEveryField) {
     if ((inode.mode & S_IFMT) == S_IFREG) inode.origin = ino - 1;
   }
   const std::vector<std::byte> image = encode_checkpoint(ns, 5, 77);
-  Namespace decoded;
-  std::string why;
-  ASSERT_TRUE(decode_checkpoint(image, 5, 77, &decoded, &why)) << why;
-  EXPECT_TRUE(SameNamespace(ns, decoded));
+  auto decoded = decode_checkpoint(image, 5, 77);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_TRUE(SameNamespace(ns, decoded.value()));
 }
 
 TEST(Checkpoint, EqualNamespacesGiveEqualImages) {
   const Namespace ns = sample_namespace(12, 300);
-  Namespace rebuilt;
-  ASSERT_TRUE(decode_checkpoint(encode_checkpoint(ns, 1, 1), 1, 1, &rebuilt, nullptr));
-  EXPECT_EQ(encode_checkpoint(ns, 1, 1), encode_checkpoint(rebuilt, 1, 1));
+  auto rebuilt = decode_checkpoint(encode_checkpoint(ns, 1, 1), 1, 1);
+  ASSERT_TRUE(rebuilt);
+  EXPECT_EQ(encode_checkpoint(ns, 1, 1), encode_checkpoint(rebuilt.value(), 1, 1));
 }
 
 TEST(Checkpoint, RefusesTheWrongGenerationOrFirstSequence) {
   const std::vector<std::byte> image = encode_checkpoint(make_empty_namespace(0), 5, 77);
-  Namespace decoded;
-  std::string why;
-  EXPECT_FALSE(decode_checkpoint(image, 6, 77, &decoded, &why));
-  EXPECT_NE(why.find("generation 5"), std::string::npos) << why;
-  EXPECT_FALSE(decode_checkpoint(image, 5, 78, &decoded, &why));
+  auto decoded = decode_checkpoint(image, 6, 77);
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().value(), EUCLEAN);
+  EXPECT_NE(decoded.error().message.find("generation 5"), std::string::npos) << decoded.error().message;
+  EXPECT_FALSE(decode_checkpoint(image, 5, 78));
 }
 
 TEST(Checkpoint, RefusesAnInodeCountLargerThanTheImage) {
   std::vector<std::byte> image = encode_checkpoint(make_empty_namespace(0), 1, 1);
   store_u64(image.data() + checkpoint_field::kInodeCount, uint64_t{1} << 60);
-  std::string why;
-  Namespace decoded;
-  EXPECT_FALSE(decode_checkpoint(image, 1, 1, &decoded, &why));
-  EXPECT_NE(why.find("inodes"), std::string::npos) << why;
+  auto decoded = decode_checkpoint(image, 1, 1);
+  ASSERT_FALSE(decoded);
+  EXPECT_NE(decoded.error().message.find("inodes"), std::string::npos) << decoded.error().message;
 }
 
 TEST(Checkpoint, RefusesANamespaceThatBreaksItsInvariants) {
   Namespace ns = sample_namespace(13, 100);
   ns.find(ROOT_INO)->entries["dangling"] = 999999;
-  std::string why;
-  Namespace decoded;
-  EXPECT_FALSE(decode_checkpoint(encode_checkpoint(ns, 1, 1), 1, 1, &decoded, &why));
-  EXPECT_NE(why.find("inconsistent namespace"), std::string::npos) << why;
+  auto decoded = decode_checkpoint(encode_checkpoint(ns, 1, 1), 1, 1);
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().message.rfind("inconsistent namespace: ", 0), 0u) << decoded.error().message;
 }
 
 TEST(Checkpoint, RandomDamageNeverCrashesTheDecoder) {
@@ -196,16 +190,17 @@ TEST(Checkpoint, RandomDamageNeverCrashesTheDecoder) {
     const int flips = 1 + static_cast<int>(rng() % 4);
     for (int f = 0; f < flips; f++) damaged[rng() % damaged.size()] ^= static_cast<std::byte>(1 + rng() % 255);
     if (rng() % 4 == 0) damaged.resize(rng() % damaged.size());
-    Namespace decoded;
-    if (decode_checkpoint(damaged, 1, 1, &decoded, nullptr)) {
-      ASSERT_TRUE(Consistent(decoded));
+    auto decoded = decode_checkpoint(damaged, 1, 1);
+    if (decoded) {
+      ASSERT_TRUE(Consistent(decoded.value()));
     }
   }
 }
 
 TEST(Checkpoint, HundredThousandFilesFitTheDefaultSlotOfA64GiBImage) {
-  Geometry g;
-  ASSERT_TRUE(plan_geometry(uint64_t{64} << 30, FormatOptions{}, &g, nullptr));
+  auto planned = plan_geometry(uint64_t{64} << 30, FormatOptions{});
+  ASSERT_TRUE(planned);
+  const Geometry g = planned.value();
   Namespace ns = make_empty_namespace(0);
   for (int d = 0; d < 100; d++) {
     ASSERT_FALSE(meta::apply(ns, create_record(ns, ROOT_INO, "directory-" + std::to_string(d), S_IFDIR | 0755)));
@@ -251,41 +246,43 @@ TEST(Checkpoint, SizeIsExactAndGrowthNeverUnderestimatesWhatAnAppliedRecordAdds)
 // ---- Geometry and superblock ----
 
 TEST(Geometry, DefaultsScaleWithTheDevice) {
-  Geometry g;
-  ASSERT_TRUE(plan_geometry(uint64_t{64} << 30, FormatOptions{}, &g, nullptr));
+  Geometry g = plan_geometry(uint64_t{64} << 30, FormatOptions{}).value();
   EXPECT_EQ(g.journal_bytes, 256 * kMiB);
   EXPECT_EQ(g.checkpoint_bytes, 512 * kMiB);
   EXPECT_EQ(g.data_offset % kDataAlignment, 0u);
   EXPECT_EQ(g.data_offset, 1281 * kMiB);  // 8 KiB + 2 x 512 MiB + 256 MiB, rounded up to 1 MiB
-  ASSERT_TRUE(plan_geometry(uint64_t{1} << 30, FormatOptions{}, &g, nullptr));
+  g = plan_geometry(uint64_t{1} << 30, FormatOptions{}).value();
   EXPECT_EQ(g.journal_bytes, 4 * kMiB);
   EXPECT_EQ(g.checkpoint_bytes, 8 * kMiB);
-  ASSERT_TRUE(plan_geometry(uint64_t{4} << 30, FormatOptions{}, &g, nullptr));
+  g = plan_geometry(uint64_t{4} << 30, FormatOptions{}).value();
   EXPECT_EQ(g.journal_bytes, 16 * kMiB);
   EXPECT_EQ(g.checkpoint_bytes, 32 * kMiB);
-  EXPECT_TRUE(check_geometry(g, uint64_t{4} << 30, nullptr));
+  EXPECT_FALSE(check_geometry(g, uint64_t{4} << 30));
 }
 
 TEST(Geometry, RefusesBadOptions) {
-  Geometry g;
-  std::string why;
   FormatOptions options = small_options();
   options.block_size = 1024;
-  EXPECT_FALSE(plan_geometry(kTestDeviceBytes, options, &g, &why));
+  EXPECT_FALSE(plan_geometry(kTestDeviceBytes, options));
   options = small_options();
   options.chunk_shift = 40;
-  EXPECT_FALSE(plan_geometry(kTestDeviceBytes, options, &g, &why));
+  EXPECT_FALSE(plan_geometry(kTestDeviceBytes, options));
   options = small_options(/*journal_bytes=*/100);
-  EXPECT_FALSE(plan_geometry(kTestDeviceBytes, options, &g, &why));
-  EXPECT_NE(why.find("journal_bytes"), std::string::npos) << why;
+  auto planned = plan_geometry(kTestDeviceBytes, options);
+  ASSERT_FALSE(planned);
+  EXPECT_EQ(planned.error().value(), EINVAL);
+  EXPECT_NE(planned.error().message.find("journal_bytes"), std::string::npos) << planned.error().message;
   // Hardware chunks are 256 MiB: a 64 MiB device cannot hold one.
-  EXPECT_FALSE(plan_geometry(kTestDeviceBytes, FormatOptions{}, &g, &why));
-  EXPECT_NE(why.find("one chunk"), std::string::npos) << why;
+  planned = plan_geometry(kTestDeviceBytes, FormatOptions{});
+  ASSERT_FALSE(planned);
+  EXPECT_NE(planned.error().message.find("one chunk"), std::string::npos) << planned.error().message;
 }
 
 Superblock sample_superblock() {
   Superblock sb;
-  EXPECT_TRUE(plan_geometry(kTestDeviceBytes, small_options(), &sb.geometry, nullptr));
+  auto planned = plan_geometry(kTestDeviceBytes, small_options());
+  EXPECT_TRUE(planned);
+  if (planned) sb.geometry = planned.value();
   sb.geometry.uuid[0] = 0xab;
   sb.generation = 7;
   sb.checkpoint_offset = sb.geometry.checkpoint_offset[1];
@@ -300,9 +297,10 @@ TEST(Superblock, RoundTrips) {
   const Superblock sb = sample_superblock();
   const std::vector<std::byte> block = encode_superblock(sb);
   ASSERT_EQ(block.size(), kSuperblockBytes);
-  Superblock decoded;
-  std::string why;
-  ASSERT_EQ(decode_superblock(block, 1, kTestDeviceBytes, &decoded, &why), SuperblockState::valid) << why;
+  const DecodedSuperblock result = decode_superblock(block, 1, kTestDeviceBytes);
+  ASSERT_EQ(result.state, SuperblockState::valid) << result.error.message;
+  EXPECT_FALSE(result.error);
+  const Superblock& decoded = result.superblock;
   EXPECT_EQ(decoded.generation, 7u);
   EXPECT_EQ(decoded.journal_first_seq, 42u);
   EXPECT_EQ(decoded.checkpoint_crc, 0x1234u);
@@ -313,25 +311,30 @@ TEST(Superblock, RoundTrips) {
 
 TEST(Superblock, RefusesTheWrongCopyABadCrcAnUnknownVersionAndAShortDevice) {
   const std::vector<std::byte> block = encode_superblock(sample_superblock());
-  Superblock decoded;
-  std::string why;
-  EXPECT_EQ(decode_superblock(block, 0, kTestDeviceBytes, &decoded, &why), SuperblockState::corrupt);
-  EXPECT_NE(why.find("copy 0"), std::string::npos) << why;
+  DecodedSuperblock decoded = decode_superblock(block, 0, kTestDeviceBytes);
+  EXPECT_EQ(decoded.state, SuperblockState::corrupt);
+  EXPECT_EQ(decoded.error.value(), EUCLEAN);
+  EXPECT_NE(decoded.error.message.find("copy 0"), std::string::npos) << decoded.error.message;
 
   std::vector<std::byte> damaged = block;
   damaged[200] ^= std::byte{1};
-  EXPECT_EQ(decode_superblock(damaged, 1, kTestDeviceBytes, &decoded, &why), SuperblockState::corrupt);
-  EXPECT_NE(why.find("CRC"), std::string::npos) << why;
+  decoded = decode_superblock(damaged, 1, kTestDeviceBytes);
+  EXPECT_EQ(decoded.state, SuperblockState::corrupt);
+  EXPECT_NE(decoded.error.message.find("CRC"), std::string::npos) << decoded.error.message;
 
   damaged = block;
   store_u32(damaged.data() + superblock_field::kVersion, kFormatVersion + 1);
-  EXPECT_EQ(decode_superblock(damaged, 1, kTestDeviceBytes, &decoded, &why), SuperblockState::unknown_version);
-  EXPECT_NE(why.find("version " + std::to_string(kFormatVersion + 1)), std::string::npos) << why;
+  decoded = decode_superblock(damaged, 1, kTestDeviceBytes);
+  EXPECT_EQ(decoded.state, SuperblockState::unknown_version);
+  EXPECT_NE(decoded.error.message.find("version " + std::to_string(kFormatVersion + 1)), std::string::npos)
+      << decoded.error.message;
 
-  EXPECT_EQ(decode_superblock(block, 1, kTestDeviceBytes / 2, &decoded, &why), SuperblockState::corrupt);
-  EXPECT_NE(why.find("device has only"), std::string::npos) << why;
+  decoded = decode_superblock(block, 1, kTestDeviceBytes / 2);
+  EXPECT_EQ(decoded.state, SuperblockState::corrupt);
+  EXPECT_EQ(decoded.error.message.rfind("bad geometry: ", 0), 0u) << decoded.error.message;
+  EXPECT_NE(decoded.error.message.find("device has only"), std::string::npos) << decoded.error.message;
 
-  EXPECT_EQ(decode_superblock(std::vector<std::byte>(kSuperblockBytes), 1, kTestDeviceBytes, &decoded, &why),
+  EXPECT_EQ(decode_superblock(std::vector<std::byte>(kSuperblockBytes), 1, kTestDeviceBytes).state,
             SuperblockState::absent);
 }
 
@@ -343,10 +346,10 @@ TEST(Superblock, RefusesInconsistentFieldsEvenWithAValidCrc) {
     std::vector<std::byte> damaged = block;
     damaged[rng() % superblock_field::kUsedEnd] ^= static_cast<std::byte>(1 + rng() % 255);
     store_u32(damaged.data() + superblock_field::kCrc, crc32c(damaged.data(), superblock_field::kCrc));
-    Superblock decoded;
-    const SuperblockState state = decode_superblock(damaged, 1, kTestDeviceBytes, &decoded, nullptr);
-    if (state == SuperblockState::valid) {
-      EXPECT_TRUE(check_geometry(decoded.geometry, kTestDeviceBytes, nullptr));
+    const DecodedSuperblock result = decode_superblock(damaged, 1, kTestDeviceBytes);
+    const Superblock& decoded = result.superblock;
+    if (result.state == SuperblockState::valid) {
+      EXPECT_FALSE(check_geometry(decoded.geometry, kTestDeviceBytes));
       EXPECT_LE(decoded.checkpoint_length, decoded.geometry.checkpoint_bytes);
     } else {
       refused++;

@@ -298,21 +298,19 @@ TEST_F(DamageTest, CorruptCheckpointFallsBackWithAProblemNamingIt) {
 TEST_F(DamageTest, BothCheckpointsCorruptRefusesToOpenAndSaysWhere) {
   flip_byte(*device.memory, device.geometry.checkpoint_offset[0] + 70);
   flip_byte(*device.memory, device.geometry.checkpoint_offset[1] + 70);
-  std::string why;
-  auto store = MetaStore::open(device.faulty, {}, nullptr, &why);
+  auto store = MetaStore::open(device.faulty, {});
   ASSERT_FALSE(store);
-  EXPECT_EQ(store.error(), errno_error(EINVAL));
-  EXPECT_NE(why.find("slot 0"), std::string::npos) << why;
-  EXPECT_NE(why.find("slot 1"), std::string::npos) << why;
+  EXPECT_EQ(store.error().code, errno_error(EINVAL));
+  EXPECT_NE(store.error().message.find("slot 0"), std::string::npos) << store.error().message;
+  EXPECT_NE(store.error().message.find("slot 1"), std::string::npos) << store.error().message;
 }
 
 TEST_F(DamageTest, ReadErrorsRefuseWithEio) {
   device.faulty.set_failure([](IoKind kind, uint64_t, uint64_t) { return kind == IoKind::read; });
-  std::string why;
-  auto store = MetaStore::open(device.faulty, {}, nullptr, &why);
+  auto store = MetaStore::open(device.faulty, {});
   ASSERT_FALSE(store);
-  EXPECT_EQ(store.error(), errno_error(EIO));
-  EXPECT_NE(why.find("read error"), std::string::npos) << why;
+  EXPECT_EQ(store.error().code, errno_error(EIO));
+  EXPECT_NE(store.error().message.find("read error"), std::string::npos) << store.error().message;
 }
 
 // ---- Random damage ----
@@ -376,10 +374,9 @@ TEST(Corruption, RandomByteFlipsInTheMetadataNeverCrashOpen) {
     if (seed % 2 == 1) reseal(*memory);  // half the time, the damage gets past the CRCs
 
     OpenReport report;
-    std::string why;
-    auto store = MetaStore::open(*memory, {}, &report, &why);
+    auto store = MetaStore::open(*memory, {}, &report);
     if (!store) {
-      EXPECT_FALSE(why.empty());
+      EXPECT_FALSE(store.error().message.empty());
       continue;
     }
     opened++;

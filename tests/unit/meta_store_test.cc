@@ -85,11 +85,10 @@ TEST(Format, ThenOpenGivesAnEmptyRootDirectory) {
 TEST(Format, RefusesADeviceTooSmallForMetadataPlusOneChunk) {
   // The metadata ends at 1 MiB; a chunk is 64 KiB, and only 32 KiB are left.
   auto memory = store::make_memory_store((1 << 20) + (32 << 10));
-  std::string why;
-  auto g = format(*memory, small_options(), &why);
+  auto g = format(*memory, small_options());
   ASSERT_FALSE(g);
-  EXPECT_EQ(g.error(), errno_error(EINVAL));
-  EXPECT_NE(why.find("one chunk"), std::string::npos) << why;
+  EXPECT_EQ(g.error().code, errno_error(EINVAL));
+  EXPECT_NE(g.error().message.find("one chunk"), std::string::npos) << g.error().message;
   EXPECT_FALSE(has_vlunfs_signature(*memory));
 }
 
@@ -97,7 +96,7 @@ TEST(Format, DiscardsTheDataAreaAndClearsAnOldJournal) {
   auto memory = store::make_memory_store(kTestDeviceBytes);
   std::vector<std::byte> junk(1 << 20, std::byte{0x5a});
   for (uint64_t offset = 0; offset < kTestDeviceBytes; offset += junk.size()) ASSERT_FALSE(memory->write(offset, junk));
-  auto g = format(*memory, small_options(), nullptr);
+  auto g = format(*memory, small_options());
   ASSERT_TRUE(g);
   const auto zero = [](const std::vector<std::byte>& v) {
     return std::all_of(v.begin(), v.end(), [](std::byte b) { return b == std::byte{0}; });
@@ -114,7 +113,7 @@ TEST(Format, ReformatForgetsTheOldFileSystem) {
     RecordGenerator generator(1);
     append_valid(*store, generator, 50);
   }
-  ASSERT_TRUE(format(device.faulty, small_options(), nullptr));
+  ASSERT_TRUE(format(device.faulty, small_options()));
   auto store = device.open();
   EXPECT_EQ(store->ns().inodes.size(), 1u);
 }
@@ -130,11 +129,10 @@ TEST(Format, LeavesASignature) {
 
 TEST(Open, RefusesAnUnformattedDevice) {
   auto blank = store::make_memory_store(kTestDeviceBytes);
-  std::string why;
-  auto store = MetaStore::open(*blank, {}, nullptr, &why);
+  auto store = MetaStore::open(*blank, {});
   ASSERT_FALSE(store);
-  EXPECT_EQ(store.error(), errno_error(EINVAL));
-  EXPECT_NE(why.find("not formatted"), std::string::npos) << why;
+  EXPECT_EQ(store.error().code, errno_error(EINVAL));
+  EXPECT_NE(store.error().message.find("not formatted"), std::string::npos) << store.error().message;
 }
 
 TEST(Open, RefusesAnUnknownFormatVersionSayingWhereAndWhich) {
@@ -145,12 +143,11 @@ TEST(Open, RefusesAnUnknownFormatVersionSayingWhereAndWhich) {
     store_u32(block.data() + superblock_field::kCrc, crc32c(block.data(), superblock_field::kCrc));
     ASSERT_FALSE(device.memory->write(offset, block));
   }
-  std::string why;
-  auto store = MetaStore::open(*device.memory, {}, nullptr, &why);
+  auto store = MetaStore::open(*device.memory, {});
   ASSERT_FALSE(store);
-  EXPECT_EQ(store.error(), errno_error(EINVAL));
-  EXPECT_NE(why.find("version " + std::to_string(kFormatVersion + 1)), std::string::npos) << why;
-  EXPECT_NE(why.find("at byte 4096"), std::string::npos) << why;
+  EXPECT_EQ(store.error().code, errno_error(EINVAL));
+  EXPECT_NE(store.error().message.find("version " + std::to_string(kFormatVersion + 1)), std::string::npos) << store.error().message;
+  EXPECT_NE(store.error().message.find("at byte 4096"), std::string::npos) << store.error().message;
 }
 
 TEST(Open, ReadOnlyRefusesAppendAndCheckpointWithErofs) {

@@ -69,17 +69,15 @@ inline FormatOptions small_options(uint64_t journal_bytes = 64 << 10, uint64_t c
 struct TestDevice {
   explicit TestDevice(const FormatOptions& options = small_options(), uint64_t bytes = kTestDeviceBytes)
       : memory(store::make_memory_store(bytes)), faulty(*memory) {
-    std::string why;
-    auto g = format(faulty, options, &why);
-    EXPECT_TRUE(g) << why;
+    auto g = format(faulty, options);
+    EXPECT_TRUE(g) << g.error().message;
     if (g) geometry = g.value();
   }
   std::unique_ptr<MetaStore> open(OpenReport* report = nullptr, bool read_only = false) {
     OpenOptions options;
     options.read_only = read_only;
-    std::string why;
-    auto store = MetaStore::open(faulty, options, report, &why);
-    EXPECT_TRUE(store) << why;
+    auto store = MetaStore::open(faulty, options, report);
+    EXPECT_TRUE(store) << store.error().message;
     return store ? std::move(store.value()) : nullptr;
   }
   std::unique_ptr<store::BlockStore> memory;

@@ -10,10 +10,9 @@ namespace vlunfs::tools {
 namespace {
 
 fs::Record record_of(const std::string& line) {
-  std::string why;
-  auto records = fs::parse_records(line, &why);
-  EXPECT_TRUE(records) << why;
-  return records && !records->empty() ? records->front() : fs::Record{};
+  auto records = fs::parse_records(line);
+  EXPECT_TRUE(records) << records.error().message;
+  return records && !records.value().empty() ? records.value().front() : fs::Record{};
 }
 
 std::string printed(const std::vector<const fs::Record*>& rows, const std::vector<std::string>& columns,
@@ -21,9 +20,8 @@ std::string printed(const std::vector<const fs::Record*>& rows, const std::vecto
   char* buffer = nullptr;
   size_t size = 0;
   std::FILE* out = open_memstream(&buffer, &size);
-  std::string why;
-  const bool printed_ok = print_table(out, rows, columns, options, &why);
-  if (ok) *ok = printed_ok;
+  const Error refused = print_table(out, rows, columns, options);
+  if (ok) *ok = !refused;
   std::fclose(out);
   std::string text(buffer, size);
   free(buffer);
@@ -43,10 +41,9 @@ TEST(JsonTest, DottedKeysNestAndNumbersStayNumbers) {
 }
 
 TEST(JsonTest, TheDocumentHasTheSchemaAndListsTheVluns) {
-  std::string why;
-  auto records = fs::parse_records("pool\ttotal_chunks#9\nvlun\tino#1\nvlun\tino#2\n", &why);
+  auto records = fs::parse_records("pool\ttotal_chunks#9\nvlun\tino#1\nvlun\tino#2\n");
   ASSERT_TRUE(records);
-  EXPECT_EQ(document_to_json("stats", *records, {"vlun"}),
+  EXPECT_EQ(document_to_json("stats", records.value(), {"vlun"}),
             "{\"schema\": 1, \"command\": \"stats\",\n \"pool\": {\"total_chunks\": 9},\n \"vluns\": [\n  {\"ino\": 1},\n"
             "  {\"ino\": 2}\n ]\n}\n");
   EXPECT_EQ(document_to_json("ls", {}, {"vlun"}), "{\"schema\": 1, \"command\": \"ls\",\n \"vluns\": []\n}\n");
@@ -73,6 +70,13 @@ TEST(TableTest, ColumnsAreChosenByNameCaseInsensitively) {
   bool ok = true;
   printed({&r}, {"path"}, o, &ok);
   EXPECT_FALSE(ok);
+  // The refusal names the column and the ones there are, as vlunctl prints it.
+  std::FILE* sink = std::fopen("/dev/null", "w");
+  ASSERT_NE(sink, nullptr);
+  const Error refused = print_table(sink, {&r}, {"path"}, o);
+  std::fclose(sink);
+  EXPECT_EQ(refused.value(), EINVAL);
+  EXPECT_EQ(refused.message.rfind("unknown column 'nosuch' (columns: PATH,", 0), 0u) << refused.message;
 }
 
 }  // namespace

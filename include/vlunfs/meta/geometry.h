@@ -42,9 +42,9 @@ inline uint64_t max_lxt_entries(const Geometry& g) {
 }
 
 // Writes a fresh file system: both superblocks, an empty namespace as checkpoint, an empty
-// journal. Refuses (EINVAL with a message in *why) a device too small for metadata + one chunk.
-Result<Geometry> format(store::BlockStore& device, const FormatOptions& options,
-                        std::string* why = nullptr);
+// journal. Refuses (EINVAL, saying why) a device too small for metadata + one chunk; a failed
+// write or flush comes back with its own code and says what was being written at which byte.
+Result<Geometry, Error> format(store::BlockStore& device, const FormatOptions& options);
 
 // True if the first superblock (or the second) carries our magic, whatever its state.
 bool has_vlunfs_signature(store::BlockStore& device);

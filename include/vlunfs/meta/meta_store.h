@@ -46,11 +46,11 @@ struct OpenReport {
 class MetaStore {
  public:
   // Loads the newest valid superblock, its checkpoint, and replays the journal up to the first
-  // invalid record. Refuses with a message (EINVAL, or EIO for read errors; *why says what and
+  // invalid record. Refuses (EINVAL, or EIO for read errors, with a message that says what and
   // where) an unformatted device, an unknown version, or one where no superblock/checkpoint pair
   // is valid. Never crashes or reads out of bounds on a corrupt image.
-  static Result<std::unique_ptr<MetaStore>> open(store::BlockStore& device, const OpenOptions& options,
-                                                 OpenReport* report = nullptr, std::string* why = nullptr);
+  static Result<std::unique_ptr<MetaStore>, Error> open(store::BlockStore& device, const OpenOptions& options,
+                                                        OpenReport* report = nullptr);
   virtual ~MetaStore() = default;
 
   virtual const Geometry& geometry() const = 0;
