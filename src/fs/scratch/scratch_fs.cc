@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE
 #include <ctime>
 
 namespace vlunfs::fs::scratch {
@@ -223,29 +224,25 @@ void ScratchFs::forget(fuse_ino_t ino, uint64_t nlookup) {
   }
 }
 
+Result<uint64_t> ScratchFs::vlun_of(fuse_ino_t ino) {
+  std::lock_guard lock(mu_);
+  auto node = node_locked(ino);
+  if (!node) return node.error();
+  if (!node.value()->file) return errno_error(ENOENT);
+  return *node.value()->file;
+}
+
 Result<size_t> ScratchFs::read(fuse_ino_t ino, uint64_t offset, std::span<std::byte> out) {
-  uint64_t file = 0;
-  {
-    std::lock_guard lock(mu_);
-    auto node = node_locked(ino);
-    if (!node) return node.error();
-    if (!node.value()->file) return errno_error(ENOENT);
-    file = *node.value()->file;
-  }
   // Open files are not RELEASEd (release_if_unused_locked), so the vLUN outlives this read.
-  return files_->read(file, offset, out);
+  auto file = vlun_of(ino);
+  if (!file) return file.error();
+  return files_->read(file.value(), offset, out);
 }
 
 std::error_code ScratchFs::write(fuse_ino_t ino, uint64_t offset, std::span<const std::byte> in) {
-  uint64_t file = 0;
-  {
-    std::lock_guard lock(mu_);
-    auto node = node_locked(ino);
-    if (!node) return node.error();
-    if (!node.value()->file) return errno_error(ENOENT);
-    file = *node.value()->file;
-  }
-  if (auto ec = files_->write(file, offset, in)) return ec;  // ENOSPC: a grow the LUN cannot hold
+  auto file = vlun_of(ino);
+  if (!file) return file.error();
+  if (auto ec = files_->write(file.value(), offset, in)) return ec;  // ENOSPC: a grow the LUN cannot hold
   std::lock_guard lock(mu_);
   auto node = node_locked(ino);
   if (node) node.value()->mtime = node.value()->ctime = now();

@@ -67,6 +67,8 @@ class ScratchFs {
   };
   Result<Node*> node_locked(fuse_ino_t ino);
   Result<struct stat> stat_locked(fuse_ino_t ino, const Node& node);
+  // The vLUN of an inode that still has one (takes mu_).
+  Result<uint64_t> vlun_of(fuse_ino_t ino);
   // Drops `ino`'s name; its vLUN is RELEASEd now unless it is still open (then at the last release).
   std::error_code unlink_locked(fuse_ino_t ino);
   std::error_code release_if_unused_locked(Node& node);
