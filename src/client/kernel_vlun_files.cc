@@ -192,6 +192,21 @@ size_t KernelVlunFiles::files() const {
   return files_.size();
 }
 
+KernelVlunFiles::ChunkUsage KernelVlunFiles::chunk_usage() const {
+  constexpr uint64_t kChunkBlocks = uint64_t{1} << 16;  // MC_CHUNK_SIZE (spec §2)
+  std::lock_guard lock(mu_);
+  ChunkUsage usage;
+  usage.chunk_bytes = kChunkBlocks * vluns_->block_size();
+  usage.total = vluns_->lun_blocks() / kChunkBlocks;
+  for (const auto& [id, f] : files_) usage.used += (f.capacity + usage.chunk_bytes - 1) / usage.chunk_bytes;
+  return usage;
+}
+
+std::error_code KernelVlunFiles::flush() {
+  std::lock_guard lock(mu_);
+  return vluns_->flush();
+}
+
 std::error_code KernelVlunFiles::clone_in_child(std::string* why) {
   std::lock_guard lock(mu_);
   return vluns_->clone_in_child(why);

@@ -43,6 +43,17 @@ class KernelVlunFiles {
   Result<uint64_t> size(uint64_t file) const;
   size_t files() const;
 
+  // The LUN in the driver's chunks (spec §5.1: 2^16 blocks each, the LBAs after the last whole
+  // chunk unused) and how many of them this object's files map: what statfs reports.
+  struct ChunkUsage {
+    uint64_t chunk_bytes = 0;
+    uint64_t total = 0;
+    uint64_t used = 0;
+  };
+  ChunkUsage chunk_usage() const;
+  // What was written is on the flash (SYNCHRONIZE CACHE); fsync of any file.
+  std::error_code flush();
+
   // In a forked daemon: a context of its own into which VLUN_CLONE copies the parent's vLUNs.
   std::error_code clone_in_child(std::string* why);
 

@@ -7,6 +7,7 @@
 #include "fs/metrics_http.h"
 #include "fs/metrics_prometheus.h"
 #include "fs/mountpoint_check.h"
+#include "fs/scratch/kernel_vluns_mount.h"
 #include "fs/umount_record.h"
 #include "store/rbd/named_store.h"
 #include "tools/size_arg.h"
@@ -47,6 +48,7 @@ struct Config {
   char* ceph_conf = nullptr;
   char* ceph_id = nullptr;
   int takeover = 0;
+  int kernel_vluns = 0;  // a scratch mount of kernel vLUNs (fs/scratch/kernel_vluns_mount.h)
   // Observability: where the log goes, how much of it, and the Prometheus endpoint (off by default).
   char* log_file = nullptr;
   char* log_level = nullptr;
@@ -70,6 +72,7 @@ const fuse_opt kOptions[] = {
     {"ceph_conf=%s", offsetof(Config, ceph_conf), 0},
     {"ceph_id=%s", offsetof(Config, ceph_id), 0},
     {"takeover", offsetof(Config, takeover), 1},
+    {"kernel_vluns", offsetof(Config, kernel_vluns), 1},
     {"log=%s", offsetof(Config, log_file), 0},
     {"loglevel=%s", offsetof(Config, log_level), 0},
     {"metrics=%s", offsetof(Config, metrics), 0},
@@ -137,6 +140,10 @@ void usage(const char* prog) {
       "  -o ceph_conf=PATH  for rbd:POOL/IMAGE, the Ceph configuration (default /etc/ceph/ceph.conf)\n"
       "  -o ceph_id=NAME    for rbd:POOL/IMAGE, the Ceph user client.NAME (default admin)\n"
       "  -o takeover        for rbd:POOL/IMAGE, break a dead daemon's lock first (it is blocklisted)\n"
+      "  -o kernel_vluns    a scratch mount of a CAPI flash LUN (the capi backend only): one flat\n"
+      "                     directory in which every file is a kernel vLUN of the cxlflash driver\n"
+      "                     (USER_VIRTUAL, VLUN_RESIZE, RELEASE); no mkfs needed, and nothing is kept\n"
+      "                     after unmount: the files and their data are gone\n"
       "  -o log=FILE        append the daemon's messages to FILE (default: syslog where /dev/log\n"
       "                     exists, else stderr, which only -f keeps)\n"
       "  -o loglevel=LEVEL  error, warn, info (default) or debug\n"
@@ -243,6 +250,11 @@ int main(int argc, char* argv[]) {
       std::fprintf(stderr, "vlunfs: -o log=%s: %s\n", conf.log_file, log_refused.message.c_str());
       return 1;
     }
+  }
+
+  if (conf.kernel_vluns) {
+    return vlunfs::fs::scratch::serve_kernel_vluns({device, conf.backend ? conf.backend : "auto", opts.mountpoint,
+                                                    &args, opts.foreground != 0, log_setup, fork_daemon});
   }
 
   MountOptions mount_options;

@@ -122,6 +122,29 @@ TEST(CapiKernelVluns, ChildClonesTheParentsVlunsAfterFork) {
   EXPECT_EQ(in.at(0), 0x3C);
 }
 
+// A daemon forks before it has made any vLUN (vlunfs -o kernel_vluns): the LUN is not yet in
+// virtual mode, where VLUN_CLONE answers EINVAL (spec §3.10), and there is nothing to clone.
+TEST(CapiKernelVluns, ChildOfAContextWithoutVlunsAttachesItsOwn) {
+  CapiRig rig({}, kLun);
+  auto vluns = open_vluns(rig);
+  ASSERT_TRUE(vluns);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string why;
+    if (vluns->clone_in_child(&why)) _exit(1);
+    auto h = vluns->create(kChunk);
+    if (!h) _exit(2);
+    Blocks out(1, 0x5A), in(1);
+    if (vluns->write(h.value(), 7, 1, out.data()) || vluns->read(h.value(), 7, 1, in.data())) _exit(3);
+    _exit(in.at(0) == 0x5A ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(CapiKernelVluns, CloneWithoutAForkIsRefused) {
   CapiRig rig({}, kLun);
   auto vluns = open_vluns(rig);

@@ -7,8 +7,6 @@
 
 namespace vlunfs::afu::capi {
 
-namespace {
-
 // libc's kernel, unless the test-only environment variable names an image for the simulated one.
 Kernel& program_kernel() {
   static Kernel* kernel = [] {
@@ -23,8 +21,6 @@ Kernel& program_kernel() {
   }();
   return *kernel;
 }
-
-}  // namespace
 
 Result<Backend> parse_backend(const std::string& name) {
   if (name == "sim") return Backend::sim;

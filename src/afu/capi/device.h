@@ -13,6 +13,8 @@
 
 namespace vlunfs::afu::capi {
 
+class Kernel;
+
 enum class Backend { automatic, sim, capi };
 
 // "sim", "capi" or "auto"; EINVAL otherwise.
@@ -31,6 +33,11 @@ struct CapiDevice {
 // Opens the LUN. `log` receives the backend's error reasons (requeues given up, AFU errors).
 Result<CapiDevice> open_capi_device(const std::string& path, bool read_only,
                                     std::function<void(const std::string&)> log, std::string* why);
+
+// The kernel the programs talk to: libc's, or the simulated one that kSimulatedKernelEnv names.
+// Only in a build with the backend (the kernel-vLUN scratch mount, fs/scratch/, opens its
+// contexts on it).
+Kernel& program_kernel();
 
 // The test-only environment variable that makes the programs use the simulated kernel: it names an
 // image file, served as the CAPI LUN kSimulatedDevicePath (tests/e2e/test_capi_*.sh).

@@ -78,6 +78,12 @@ std::error_code KernelVluns::write(uint64_t handle, uint64_t vlba, uint64_t nblo
 std::error_code KernelVluns::clone_in_child(std::string* why) {
   uint64_t parent = 0;
   if (auto ec = context_->reattach_context_in_child(&parent, why)) return ec;
+  {
+    // With no vLUN there is nothing to clone, and on a LUN that has had none yet (not in virtual
+    // mode) VLUN_CLONE answers EINVAL (spec §3.10): the child's own context is all it needs.
+    std::lock_guard lock(mu_);
+    if (handles_.empty()) return {};
+  }
   dk_cxlflash_clone c{};
   c.context_id_src = parent;
   c.context_id_dst = context_->context_id();

@@ -27,6 +27,10 @@ class KernelVluns {
   std::error_code read(uint64_t handle, uint64_t vlba, uint64_t nblocks, void* buf);
   std::error_code write(uint64_t handle, uint64_t vlba, uint64_t nblocks, const void* buf);
   uint32_t block_size() const { return context_->block_size(); }
+  // The physical LUN's blocks (ATTACH's last_lba + 1), from which the driver carves its chunks.
+  uint64_t lun_blocks() const { return context_->last_lba() + 1; }
+  // SYNCHRONIZE CACHE through the disk node (a user context cannot issue one, direct_lun.h).
+  std::error_code flush() { return context_->flush(); }
   size_t handles() const;
 
   // In a forked child: a context of its own, into which VLUN_CLONE copies the parent's handles
