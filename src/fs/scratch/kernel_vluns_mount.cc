@@ -50,8 +50,7 @@ void detach_output(LogSetup log) {
     if (null > 2) close(null);
   }
   log.to_stderr = false;
-  std::string unused;
-  (void)log_open(log, &unused);  // the same destination, without the terminal
+  (void)log_open(log);  // the same destination, without the terminal
 }
 
 }  // namespace
