@@ -124,6 +124,18 @@ void log_open(const char* ident, bool to_stderr) {
   (void)log_open(setup);
 }
 
+void log_detach_from_terminal(LogSetup setup) {
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
+  setup.to_stderr = false;
+  (void)log_open(setup);
+}
+
 std::string log_destination() {
   std::lock_guard lock(g_file_mu);
   if (g_file_fd >= 0) return g_file_name;

@@ -29,6 +29,9 @@ struct LogSetup {
 // be opened is an error the caller reports (its errno, and a message naming the file), and the
 // previous destination stays.
 Error log_open(const LogSetup& setup);
+// A daemon that leaves the terminal: stdin, stdout and stderr go to /dev/null, and the log is
+// opened again with `setup` but to_stderr false (a file already open stays the same file).
+void log_detach_from_terminal(LogSetup setup);
 // The same with the defaults of LogSetup but these two (what tests and tools call).
 void log_open(const char* ident, bool to_stderr);
 // Where messages go now, for the mount's first info line ("syslog", "stderr", "FILE").

@@ -408,17 +408,7 @@ int main(int argc, char* argv[]) {
     }
     metrics = std::move(started).value();
   }
-  if (!opts.foreground) {
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-      dup2(null, 0);
-      dup2(null, 1);
-      dup2(null, 2);
-      if (null > 2) close(null);
-    }
-    log_setup.to_stderr = false;
-    (void)log_open(log_setup);  // the same file, already open
-  }
+  if (!opts.foreground) log_detach_from_terminal(log_setup);
   report("");
   log_info("mounted %s on %s (log: %s)", device.c_str(), canonical, log_destination().c_str());
   if (metrics) log_info("serving metrics on port %u (GET /metrics)", metrics->port());

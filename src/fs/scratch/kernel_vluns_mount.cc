@@ -41,18 +41,6 @@ class StartupReport {
   int fd_ = -1;
 };
 
-void detach_output(LogSetup log) {
-  int null = open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-    if (null > 2) close(null);
-  }
-  log.to_stderr = false;
-  (void)log_open(log);  // the same destination, without the terminal
-}
-
 }  // namespace
 
 int serve_kernel_vluns(const KernelVlunsMount& mount) {
@@ -100,7 +88,7 @@ int serve_kernel_vluns(const KernelVlunsMount& mount) {
       fuse_session_destroy(se);
       return report.refuse(why);
     }
-    detach_output(mount.log);
+    log_detach_from_terminal(mount.log);
   }
   report.up();
   log_info("mounted %s on %s with -o kernel_vluns: every file a kernel vLUN, nothing kept after unmount",
